@@ -1,0 +1,280 @@
+//! `muster`: the embedded default on one machine — ingest reports, inspect findings and the
+//! outbox, or serve the webhook API with workers in one process. Wiring and presentation only;
+//! the pipeline lives in muster-core.
+
+mod output;
+
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use muster_core::formats::{Format, ParseContext, parse_report};
+use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::services::ingest::apply_report;
+use muster_core::{Config, IngestSummary, SourceName, Status, TeamId, Tier};
+use muster_local::{EmbeddedPipeline, embedded};
+
+/// Turn scanner output into owned, tracked, fixed work.
+#[derive(Debug, Parser)]
+#[command(name = "muster", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  muster ingest results.sarif           # run the pipeline on a report
+  muster findings --tier P1             # what is most urgent
+  muster outbox                         # tickets and chat messages muster would send
+  muster serve --addr 127.0.0.1:8080    # webhook server + workers";
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// SQLite database file.
+    #[arg(long, global = true, env = "MUSTER_DB", default_value = "muster.db")]
+    db: PathBuf,
+    /// Configuration file (default: muster.toml when present, built-in defaults otherwise).
+    #[arg(long, global = true, env = "MUSTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline on report files: parse, dedupe, diff, triage, ticket, notify.
+    Ingest(IngestArgs),
+    /// List findings, most urgent first.
+    Findings(FindingsArgs),
+    /// List tickets, one per remediation group.
+    Tickets,
+    /// Show what the ticket and chat sinks recorded instead of sending.
+    Outbox,
+    /// Serve the webhook API with pipeline workers in one process.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Source the reports come from (scopes the scan diff, like a webhook source).
+    #[arg(long, default_value = "local")]
+    source: String,
+    /// Report format; `auto` detects it from the content.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Report files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FindingsArgs {
+    /// open, acknowledged, risk_accepted, resolved, reopened or suppressed.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only open findings (any open status).
+    #[arg(long)]
+    open: bool,
+    /// Owning team id.
+    #[arg(long)]
+    owner: Option<String>,
+    /// P1, P2, P3 or P4.
+    #[arg(long)]
+    tier: Option<String>,
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    muster_runtime::init(muster_runtime::LogStyle::detect(), default_log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None if Path::new("muster.toml").exists() => Ok(Config::load(Path::new("muster.toml"))?),
+        None => Ok(Config::default()),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Arc::new(load_config(cli.global.config.as_deref())?);
+    let pipeline = embedded(&cli.global.db, Arc::clone(&config))?;
+    let json = cli.global.json;
+    match cli.command {
+        Command::Ingest(args) => ingest(&pipeline, &config, args, json).await,
+        Command::Findings(args) => {
+            let filter = FindingFilter {
+                status: args.status.as_deref().map(Status::parse).transpose()?,
+                open_only: args.open,
+                owner: args.owner.as_deref().map(TeamId::parse).transpose()?,
+                tier: args.tier.as_deref().map(Tier::parse).transpose()?,
+                severity: None,
+                limit: args.limit,
+            };
+            let findings = pipeline.store.list_findings(&filter).await?;
+            output::findings(&findings, json)
+        }
+        Command::Tickets => output::tickets(&pipeline.store.tickets().await?, json),
+        Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
+        Command::Serve(args) => serve(pipeline, config, args).await,
+    }
+}
+
+fn progress_bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Reads a file in chunks so a large report shows progress, into one exactly-sized buffer.
+fn read_report(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(size, "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})");
+    bar.set_message(format!("reading {}", path.display()));
+    let capacity = usize::try_from(size).context("file too large for this platform")?;
+    let mut bytes = Vec::with_capacity(capacity);
+    let mut chunk = vec![0u8; 4 * 1024 * 1024];
+    loop {
+        let read = file
+            .read(&mut chunk)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+        bar.inc(read as u64);
+    }
+    bar.finish_and_clear();
+    Ok(bytes)
+}
+
+async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, json: bool) -> anyhow::Result<()> {
+    let source = SourceName::parse(&args.source)?;
+    let format = match Format::parse_choice(&args.format)? {
+        Some(format) => Some(format),
+        None => config.source(source.as_str()).and_then(|s| s.format()),
+    };
+    let ctx = ParseContext::for_source(source.clone());
+    for path in &args.files {
+        let bytes = read_report(path)?;
+        let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        spinner.set_message(format!("parsing {}", path.display()));
+        let report = parse_report(&bytes, format, &ctx).with_context(|| format!("{}", path.display()))?;
+        drop(bytes); // the report owns what it needs; never hold a large file twice
+        spinner.set_message(format!("storing {} results", report.detection_count()));
+        let summary = apply_report(&pipeline.store, &pipeline.queue, &pipeline.clock, &source, report)
+            .await
+            .with_context(|| format!("cannot ingest {}", path.display()))?;
+        let drained = pipeline
+            .queue
+            .drain(pipeline, |report, waiting| {
+                spinner.set_message(format!(
+                    "triage, tickets, notifications: {} done, {waiting} waiting",
+                    report.handled
+                ));
+            })
+            .await;
+        spinner.finish_and_clear();
+        print_summary(path, &summary, json)?;
+        if drained.dead_lettered > 0 {
+            bail!(
+                "{} pipeline messages failed after retries and were kept as dead letters; see the log above",
+                drained.dead_lettered
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(path: &Path, summary: &IngestSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        output::emit(&(serde_json::to_string(summary)? + "\n"))
+    } else {
+        output::emit(&format!(
+            "{}: run {} — received {}, new {}, updated {}, resolved {}, duplicates {}\n",
+            path.display(),
+            summary.run_id,
+            summary.received,
+            summary.new,
+            summary.updated,
+            summary.resolved,
+            summary.duplicates
+        ))
+    }
+}
+
+async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
+    let pipeline = Arc::new(pipeline);
+    let worker = {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move { pipeline.queue.run(&pipeline).await })
+    };
+    let app = muster_http::router(
+        Arc::clone(&pipeline),
+        muster_http::HttpConfig {
+            config,
+            body_limit: muster_http::DEFAULT_BODY_LIMIT,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "muster serving");
+    eprintln!("muster listening on http://{local} (POST /webhooks/{{source}}, GET /healthz)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server failed")?;
+    // Let queued work finish before exiting, so nothing accepted is left undone.
+    worker.abort();
+    let report = pipeline.queue.drain(&pipeline, |_, _| {}).await;
+    tracing::info!(?report, "shut down");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Fingerprint recipes (DESIGN §4): what identifies a problem, hashed.
+//!
+//! A recipe must never include what moves without the problem changing: line numbers, the
+//! installed version of a package, report timestamps. Changing a recipe re-creates every
+//! finding of that kind, so recipes are versioned by their leading tag.
+
+use sha2::{Digest, Sha256};
+
+use crate::model::{AssetKey, Fingerprint};
+
+/// Length-prefixed hashing of parts, so `("ab", "c")` and `("a", "bc")` differ.
+#[derive(Clone)]
+pub struct FingerprintBuilder(Sha256);
+
+impl FingerprintBuilder {
+    pub fn new(recipe: &'static str) -> Self {
+        let mut builder = Self(Sha256::new());
+        builder.part(recipe);
+        builder
+    }
+
+    pub fn part(&mut self, text: &str) -> &mut Self {
+        self.0.update((text.len() as u64).to_le_bytes());
+        self.0.update(text.as_bytes());
+        self
+    }
+
+    pub fn finish(self) -> Fingerprint {
+        let digest = self.0.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Fingerprint::from_bytes(bytes)
+    }
+}
+
+/// A code finding: tool + rule + asset + path + a line-independent anchor.
+pub fn code(tool: &str, rule: &str, asset: &AssetKey, path: &str, anchor: &str) -> Fingerprint {
+    let mut builder = FingerprintBuilder::new("code/v1");
+    builder
+        .part(&tool.to_ascii_lowercase())
+        .part(rule)
+        .part(asset.as_str())
+        .part(path)
+        .part(anchor);
+    builder.finish()
+}
+
+/// A dependency finding: vulnerability + package + asset, deliberately without the installed
+/// version so that an incomplete upgrade stays the same finding, and without the tool so that
+/// two scanners reporting it collapse into one.
+pub fn dependency(vuln_id: &str, package: &str, asset: &AssetKey) -> Fingerprint {
+    let mut builder = FingerprintBuilder::new("dependency/v1");
+    builder
+        .part(&vuln_id.to_ascii_uppercase())
+        .part(package)
+        .part(asset.as_str());
+    builder.finish()
+}
+
+/// Collapses whitespace runs so re-indented code keeps its anchor.
+pub fn normalize_anchor(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset() -> AssetKey {
+        AssetKey::parse("github.com/acme/shop").unwrap()
+    }
+
+    #[test]
+    fn parts_are_length_prefixed() {
+        let a = code("t", "ab", &asset(), "c", "x");
+        let b = code("t", "a", &asset(), "bc", "x");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn dependency_ignores_case_of_vulnerability_id() {
+        assert_eq!(
+            dependency("cve-2024-1", "openssl", &asset()),
+            dependency("CVE-2024-1", "openssl", &asset())
+        );
+        assert_ne!(
+            dependency("CVE-2024-1", "openssl", &asset()),
+            dependency("CVE-2024-1", "libssl", &asset())
+        );
+    }
+
+    #[test]
+    fn anchor_ignores_indentation() {
+        assert_eq!(normalize_anchor("  eval( x )\n"), normalize_anchor("eval( x )"));
+        assert_ne!(normalize_anchor("eval(x)"), normalize_anchor("eval(y)"));
+    }
+}

@@ -1,0 +1,195 @@
+//! Scanner report parsers: bytes in, `Scan`s out, behind one API so the JSON engine can change.
+//!
+//! Parsers are pure: no I/O, no clock, no store. A report either parses whole or fails with an
+//! error naming the format, the position and what was expected — never a partial result.
+
+pub mod sarif;
+
+use std::fmt;
+
+use crate::model::{AssetKey, Scan, SourceName};
+
+/// The report formats muster reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Sarif,
+}
+
+impl Format {
+    /// Every concrete format, in the order `auto` tries them.
+    pub const ALL: [Format; 1] = [Format::Sarif];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sarif => "sarif",
+        }
+    }
+
+    /// Parses a format name; `auto` is `None`.
+    pub fn parse_choice(name: &str) -> Result<Option<Self>, ParseError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(None),
+            "sarif" => Ok(Some(Self::Sarif)),
+            other => Err(ParseError::UnknownFormatName {
+                name: other.to_owned(),
+            }),
+        }
+    }
+
+    /// Guesses the format from the first bytes and top-level keys of a report.
+    pub fn detect(bytes: &[u8]) -> Result<Self, ParseError> {
+        let head = &bytes[..bytes.len().min(64 * 1024)];
+        let first = head.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') && contains(head, b"\"runs\"") {
+            return Ok(Self::Sarif);
+        }
+        if first == Some(&b'{') && contains(head, b"sarif") {
+            return Ok(Self::Sarif);
+        }
+        Err(ParseError::UnknownFormat {
+            tried: Self::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What a parser needs to know beyond the bytes.
+#[derive(Debug, Clone)]
+pub struct ParseContext {
+    pub source: SourceName,
+    /// Asset to use when the report does not name one (SARIF without version control data).
+    pub default_asset: AssetKey,
+}
+
+impl ParseContext {
+    pub fn for_source(source: SourceName) -> Self {
+        let default_asset = AssetKey::parse(source.as_str())
+            .expect("a source name is always a valid asset key (subset of its characters)");
+        Self {
+            source,
+            default_asset,
+        }
+    }
+}
+
+/// A parsed report: one `Scan` per (tool, asset) it covers.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub format: Format,
+    pub scans: Vec<Scan>,
+}
+
+impl Report {
+    pub fn detection_count(&self) -> usize {
+        self.scans.iter().map(|s| s.detections.len()).sum()
+    }
+}
+
+/// Parses a report of a known format, or detects it when `format` is `None`.
+pub fn parse_report(
+    bytes: &[u8],
+    format: Option<Format>,
+    ctx: &ParseContext,
+) -> Result<Report, ParseError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let format = match format {
+        Some(format) => format,
+        None => Format::detect(bytes)?,
+    };
+    let scans = match format {
+        Format::Sarif => sarif::parse(bytes, ctx)?,
+    };
+    Ok(Report { format, scans })
+}
+
+/// Why a report could not be read. Messages name the format, the position and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("the report is empty")]
+    Empty,
+    #[error("unknown format {name:?}: expected auto, sarif")]
+    UnknownFormatName { name: String },
+    #[error("could not detect the report format (tried {tried}); pass the format explicitly")]
+    UnknownFormat { tried: String },
+    #[error("{format}: {message} at line {line}, column {column} (byte {offset}){}", item.as_ref().map(|i| format!(" in {i}")).unwrap_or_default())]
+    Syntax {
+        format: &'static str,
+        message: String,
+        offset: usize,
+        line: usize,
+        column: usize,
+        item: Option<String>,
+    },
+    #[error("{format}: {message}")]
+    Schema {
+        format: &'static str,
+        message: String,
+    },
+}
+
+impl ParseError {
+    /// Maps a JSON error at `base + error.offset()` of `bytes` to a line and column of the
+    /// whole report.
+    pub(crate) fn syntax(
+        format: &'static str,
+        bytes: &[u8],
+        base: usize,
+        error: &sonic_rs::Error,
+    ) -> Self {
+        let offset = (base + error.offset()).min(bytes.len());
+        let (line, column) = position_of(bytes, offset);
+        let message = error.to_string();
+        // sonic-rs appends its own position and an excerpt; keep only the description.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .trim()
+            .to_owned();
+        Self::Syntax {
+            format,
+            message,
+            offset,
+            line,
+            column,
+            item: None,
+        }
+    }
+
+    pub(crate) fn in_item(mut self, path: String) -> Self {
+        if let Self::Syntax { item, .. } = &mut self {
+            *item = Some(path);
+        }
+        self
+    }
+
+    /// A stable code for HTTP error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty_report",
+            Self::UnknownFormatName { .. } => "unknown_format",
+            Self::UnknownFormat { .. } => "unrecognized_report",
+            Self::Syntax { .. } => "malformed_report",
+            Self::Schema { .. } => "invalid_report",
+        }
+    }
+}
+
+/// One-based line and column of a byte offset.
+pub(crate) fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    (line, offset - line_start + 1)
+}

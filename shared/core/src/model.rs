@@ -1,0 +1,700 @@
+//! The finding model every stage shares (DESIGN §3).
+//!
+//! Values here are parsed at the edge and valid by construction: a `Fingerprint`, `AssetKey`,
+//! `TeamId` or `Severity` in hand never needs re-checking. No I/O happens in this module.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a value from outside (a report, a config file, a CLI flag) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: {reason}")]
+pub struct InvalidValue {
+    pub what: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+impl InvalidValue {
+    fn new(what: &'static str, value: &str, reason: &'static str) -> Self {
+        Self {
+            what,
+            value: value.chars().take(80).collect(),
+            reason,
+        }
+    }
+}
+
+/// Implements `Display`, `FromStr` and string serde for a type with `parse` and `as_str`.
+macro_rules! string_codec {
+    ($ty:ty) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// Normalized severity; ordered so that `Critical > High`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// Accepts the names scanners use (`error`, `moderate`, `negligible`, …) case-insensitively.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let lower = text.trim().to_ascii_lowercase();
+        Ok(match lower.as_str() {
+            "critical" | "crit" => Self::Critical,
+            "high" | "error" | "important" => Self::High,
+            "medium" | "moderate" | "warning" | "warn" => Self::Medium,
+            "low" | "note" | "minor" => Self::Low,
+            "info" | "informational" | "none" | "negligible" | "unknown" => Self::Info,
+            _ => return Err(InvalidValue::new("severity", text, "expected critical, high, medium, low or info")),
+        })
+    }
+
+    /// CVSS v3/v4 qualitative rating of a base score (FIRST's table).
+    pub fn from_cvss(score: f64) -> Self {
+        match score {
+            s if s >= 9.0 => Self::Critical,
+            s if s >= 7.0 => Self::High,
+            s if s >= 4.0 => Self::Medium,
+            s if s > 0.0 => Self::Low,
+            _ => Self::Info,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Info => "info",
+        }
+    }
+}
+string_codec!(Severity);
+
+/// Priority tier; `P1` is the most urgent and sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::P1, Tier::P2, Tier::P3, Tier::P4];
+
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "P1" => Ok(Self::P1),
+            "P2" => Ok(Self::P2),
+            "P3" => Ok(Self::P3),
+            "P4" => Ok(Self::P4),
+            _ => Err(InvalidValue::new("tier", text, "expected P1, P2, P3 or P4")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::P1 => "P1",
+            Self::P2 => "P2",
+            Self::P3 => "P3",
+            Self::P4 => "P4",
+        }
+    }
+}
+string_codec!(Tier);
+
+/// What sort of problem a finding is; decides how it is fingerprinted and grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    Code,
+    Dependency,
+    Container,
+    Cloud,
+    Secret,
+    Other,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Dependency => "dependency",
+            Self::Container => "container",
+            Self::Cloud => "cloud",
+            Self::Secret => "secret",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Lifecycle of a finding. `Suppressed` is a resolution the scanner itself reported
+/// (an accepted in-source or external suppression), kept apart from a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Open,
+    Acknowledged,
+    RiskAccepted,
+    Resolved,
+    Reopened,
+    Suppressed,
+}
+
+impl Status {
+    /// Open statuses are the ones that keep a ticket open and an SLA clock running.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Open | Self::Acknowledged | Self::RiskAccepted | Self::Reopened)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "open" => Self::Open,
+            "acknowledged" => Self::Acknowledged,
+            "risk_accepted" => Self::RiskAccepted,
+            "resolved" => Self::Resolved,
+            "reopened" => Self::Reopened,
+            "suppressed" => Self::Suppressed,
+            _ => {
+                return Err(InvalidValue::new(
+                    "status",
+                    text,
+                    "expected open, acknowledged, risk_accepted, resolved, reopened or suppressed",
+                ));
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::RiskAccepted => "risk_accepted",
+            Self::Resolved => "resolved",
+            Self::Reopened => "reopened",
+            Self::Suppressed => "suppressed",
+        }
+    }
+}
+string_codec!(Status);
+
+/// Stable identity of one problem at one place: 128 bits of a SHA-256 over what identifies it
+/// (DESIGN §4), never over report bytes. Shown as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint([u8; 16]);
+
+impl Fingerprint {
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|_| InvalidValue::new("fingerprint", text, "expected 32 hex digits"))?;
+        Ok(Self(bytes))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Defines a validated string newtype with `parse`, `as_str`, `Display`, `FromStr` and serde.
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $valid:expr, $reason:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+                let text = text.trim();
+                let valid: fn(char) -> bool = $valid;
+                if text.is_empty() {
+                    return Err(InvalidValue::new($what, text, "must not be empty"));
+                }
+                if text.len() > $max {
+                    return Err(InvalidValue::new($what, text, "is too long"));
+                }
+                if !text.chars().all(valid) {
+                    return Err(InvalidValue::new($what, text, $reason));
+                }
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        string_codec!($name);
+    };
+}
+
+text_id!(
+    /// What a finding lives in: `github.com/org/repo`, `registry/name` of an image, an AWS ARN, a host.
+    AssetKey,
+    "asset key",
+    1024,
+    |c| !c.is_control() && !c.is_whitespace(),
+    "must not contain spaces or control characters"
+);
+
+text_id!(
+    /// A team that owns assets and receives tickets and chat messages.
+    TeamId,
+    "team id",
+    128,
+    |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+    "use letters, digits, '-', '_' or '.'"
+);
+
+text_id!(
+    /// A configured webhook source (`POST /webhooks/{source}`); also the CLI's `--source`.
+    SourceName,
+    "source name",
+    64,
+    |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+    "use letters, digits, '-', '_' or '.'"
+);
+
+/// Identity of a remediation group: one owner, one asset, one fix
+/// (`security/github.com/org/repo/rule:js/xss` or `…/pkg:openssl`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupKey(String);
+
+impl GroupKey {
+    pub fn new(owner: &TeamId, asset: &AssetKey, fix_target: &str) -> Self {
+        Self(format!("{owner}/{asset}/{fix_target}"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > 2048 || text.chars().any(char::is_control) {
+            return Err(InvalidValue::new("group key", text, "expected OWNER/ASSET/TARGET"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The target one scan looked at (`source|tool|asset`). A later run of the same scope that no
+/// longer reports a fingerprint resolves it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScopeKey(String);
+
+impl ScopeKey {
+    pub fn new(source: &SourceName, tool: &str, asset: &AssetKey) -> Self {
+        Self(format!("{source}|{tool}|{asset}"))
+    }
+
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScopeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The scanner that produced a report.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A CVSS base score with its vector, when the scanner gave them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cvss {
+    pub score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<String>,
+}
+
+/// Where in the asset the problem is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Location {
+    /// A file in a repository (the repository is the asset).
+    Source {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+    },
+    /// A package inside an image, lock file or host.
+    Package {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// A cloud resource (ARN or provider id).
+    Resource { id: String },
+    /// The scanner named no place more precise than the asset.
+    Unspecified,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Source { path, line: Some(line) } => write!(f, "{path}:{line}"),
+            Self::Source { path, line: None } => f.write_str(path),
+            Self::Package { name, version: Some(version), .. } => write!(f, "{name}@{version}"),
+            Self::Package { name, .. } => f.write_str(name),
+            Self::Resource { id } => f.write_str(id),
+            Self::Unspecified => f.write_str("-"),
+        }
+    }
+}
+
+/// One problem as one report states it: the facts, without lifecycle. Rule-level text is
+/// shared (`Arc<str>`) because thousands of results of one rule repeat it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub fingerprint: Fingerprint,
+    pub kind: FindingKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vuln_ids: Vec<String>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Arc<str>>,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<Cvss>,
+    pub location: Location,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help_uri: Option<Arc<str>>,
+    /// The scanner reported it with an accepted suppression: recorded, but not open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+}
+
+impl Detection {
+    /// Hash of everything a re-scan could change about the detection; equal hashes mean a
+    /// re-seen finding needs no write.
+    pub fn content_hash(&self) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        field(self.fingerprint.as_bytes());
+        field(self.kind.as_str().as_bytes());
+        field(self.rule_id.as_deref().unwrap_or("").as_bytes());
+        for id in &self.vuln_ids {
+            field(id.as_bytes());
+        }
+        field(self.title.as_bytes());
+        field(self.description.as_deref().unwrap_or("").as_bytes());
+        field(self.severity.as_str().as_bytes());
+        if let Some(cvss) = &self.cvss {
+            field(&cvss.score.to_le_bytes());
+            field(cvss.vector.as_deref().unwrap_or("").as_bytes());
+        }
+        field(self.location.to_string().as_bytes());
+        field(self.fix.as_deref().unwrap_or("").as_bytes());
+        field(self.help_uri.as_deref().unwrap_or("").as_bytes());
+        field(&[u8::from(self.suppressed)]);
+        let digest = hasher.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
+    }
+}
+
+/// Everything one tool reported about one asset in one report: the unit of diffing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    pub tool: Tool,
+    pub asset: AssetKey,
+    pub detections: Vec<Detection>,
+}
+
+/// Why a finding matters and how urgently: score, tier and the evidence behind them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Risk {
+    pub score: u8,
+    pub tier: Tier,
+    pub evidence: Vec<String>,
+}
+
+/// What triage decided for a finding: risk, owner, remediation group and SLA due date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Triage {
+    pub risk: Risk,
+    pub owner: TeamId,
+    pub group: GroupKey,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A problem tracked over time: the latest detection plus its lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub detection: Detection,
+    pub tool: Tool,
+    pub asset: AssetKey,
+    /// Scopes whose latest run still reports this finding; empty means nobody sees it.
+    pub seen_by: Vec<ScopeKey>,
+    pub status: Status,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Triage>,
+}
+
+impl Finding {
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.detection.fingerprint
+    }
+
+    pub fn group(&self) -> Option<&GroupKey> {
+        self.triage.as_ref().map(|t| &t.group)
+    }
+}
+
+/// A scan of one scope at one time, with the set of fingerprints it reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRun {
+    pub id: String,
+    pub scope: ScopeKey,
+    pub at: DateTime<Utc>,
+    pub received: u64,
+    /// Hash over the sorted (fingerprint, content hash) pairs: equal digests mean nothing changed.
+    pub digest: [u8; 16],
+    /// Sorted and unique.
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+/// Tracker state of a ticket as muster last knew it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    /// Claimed before the tracker was called; no reference yet.
+    Claimed,
+    Open,
+    Closed,
+}
+
+impl TicketState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claimed => "claimed",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        match text {
+            "claimed" => Ok(Self::Claimed),
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(InvalidValue::new("ticket state", text, "expected claimed, open or closed")),
+        }
+    }
+}
+
+/// One ticket per remediation group, in the owner's tracker (or the outbox).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub group: GroupKey,
+    pub tracker: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub state: TicketState,
+    /// Digest of the open members the tracker last saw; a change means the ticket needs an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Findings that one change fixes, for one owner, with what the ticket needs to say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemediationGroup {
+    pub key: GroupKey,
+    pub owner: TeamId,
+    pub asset: AssetKey,
+    pub title: String,
+    pub tier: Tier,
+    pub due_at: DateTime<Utc>,
+    pub open: Vec<Fingerprint>,
+    pub total: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_orders_critical_highest() {
+        assert!(Severity::Critical > Severity::High);
+        assert!(Severity::Low > Severity::Info);
+        assert_eq!(Severity::parse("Error").unwrap(), Severity::High);
+        assert!(Severity::parse("catastrophic").is_err());
+    }
+
+    #[test]
+    fn cvss_ratings_follow_first_table() {
+        assert_eq!(Severity::from_cvss(9.8), Severity::Critical);
+        assert_eq!(Severity::from_cvss(7.0), Severity::High);
+        assert_eq!(Severity::from_cvss(6.9), Severity::Medium);
+        assert_eq!(Severity::from_cvss(0.1), Severity::Low);
+        assert_eq!(Severity::from_cvss(0.0), Severity::Info);
+    }
+
+    #[test]
+    fn tier_sorts_most_urgent_first() {
+        let mut tiers = vec![Tier::P3, Tier::P1, Tier::P4, Tier::P2];
+        tiers.sort();
+        assert_eq!(tiers, Tier::ALL);
+    }
+
+    #[test]
+    fn fingerprint_round_trips_through_hex() {
+        let fp = Fingerprint::from_bytes([0xab; 16]);
+        assert_eq!(Fingerprint::parse(&fp.to_string()).unwrap(), fp);
+        assert!(Fingerprint::parse("xyz").is_err());
+        assert!(Fingerprint::parse(&"ab".repeat(15)).is_err());
+    }
+
+    #[test]
+    fn ids_reject_what_would_break_keys() {
+        assert!(TeamId::parse("payments-team").is_ok());
+        assert!(TeamId::parse("pay ments").is_err());
+        assert!(TeamId::parse("").is_err());
+        assert!(AssetKey::parse("github.com/org/repo").is_ok());
+        assert!(AssetKey::parse("a b").is_err());
+    }
+
+    #[test]
+    fn content_hash_changes_with_severity_only_when_it_changes() {
+        let detection = Detection {
+            fingerprint: Fingerprint::from_bytes([1; 16]),
+            kind: FindingKind::Code,
+            rule_id: Some("r1".into()),
+            vuln_ids: vec![],
+            title: "t".into(),
+            description: None,
+            severity: Severity::High,
+            cvss: None,
+            location: Location::Source { path: "a.rs".into(), line: Some(3) },
+            fix: None,
+            help_uri: None,
+            suppressed: false,
+        };
+        let same = detection.clone();
+        let mut changed = detection.clone();
+        changed.severity = Severity::Low;
+        assert_eq!(detection.content_hash(), same.content_hash());
+        assert_ne!(detection.content_hash(), changed.content_hash());
+    }
+}

@@ -1,0 +1,224 @@
+//! Ports: what the services need from the outside world, as traits.
+//!
+//! Adapters (SQLite, DynamoDB, SQS, Jira, GitHub, Slack, the outbox) implement these; services
+//! are generic over them (static dispatch, no boxing). Each error enum carries the variants a
+//! caller can act on; everything else is `Unknown` with its context.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::messages::Message;
+use crate::model::{Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Severity, Status, TeamId, Ticket, Tier};
+
+/// Time comes through a port so tests and replays (`--now`) are deterministic.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that always says the same instant.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Which findings a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub status: Option<Status>,
+    /// Only open statuses (open, acknowledged, risk accepted, reopened).
+    pub open_only: bool,
+    pub owner: Option<TeamId>,
+    pub tier: Option<Tier>,
+    pub severity: Option<Severity>,
+    pub limit: Option<usize>,
+}
+
+pub trait FindingStore: Send + Sync {
+    /// The stored findings among `fingerprints`; unknown ones are left out.
+    fn findings(
+        &self,
+        fingerprints: &[Fingerprint],
+    ) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+
+    /// Inserts or replaces whole findings, atomically for the batch where the backend can.
+    fn save_findings(&self, findings: &[Finding]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn list_findings(
+        &self,
+        filter: &FindingFilter,
+    ) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+
+    /// Every finding triaged into `group`, open or not.
+    fn group_findings(&self, group: &GroupKey) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+}
+
+pub trait RunStore: Send + Sync {
+    /// The latest run of a scope, with its fingerprint set.
+    fn latest_run(&self, scope: &ScopeKey) -> impl Future<Output = Result<Option<ScanRun>, StoreError>> + Send;
+
+    /// Makes `run` the scope's latest run. One write, whatever the size of the run.
+    fn record_run(&self, run: &ScanRun) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub trait TicketStore: Send + Sync {
+    fn ticket(&self, group: &GroupKey) -> impl Future<Output = Result<Option<Ticket>, StoreError>> + Send;
+
+    /// Conditional create: `AlreadyExists` when the group already has a ticket or claim. This
+    /// is what keeps two workers from opening two tickets for one group.
+    fn claim_ticket(&self, ticket: &Ticket) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn save_ticket(&self, ticket: &Ticket) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn tickets(&self) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+}
+
+/// Something a sink would have sent, recorded instead (DESIGN §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: u64,
+    /// `ticket` or `chat`.
+    pub kind: String,
+    /// `create`, `update`, `close`, `reopen` or `post`.
+    pub action: String,
+    /// Tracker project or chat channel.
+    pub target: String,
+    /// Unique: recording the same thing twice returns the first entry.
+    pub dedupe_key: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+pub trait OutboxStore: Send + Sync {
+    /// Appends unless an entry with the same dedupe key exists; returns the entry's id and
+    /// whether it was new.
+    fn append_outbox(&self, entry: &OutboxEntry) -> impl Future<Output = Result<(u64, bool), StoreError>> + Send;
+
+    fn outbox(&self) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
+}
+
+/// A message that kept failing, kept with its last error so nothing is dropped silently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub message: Message,
+    pub error: String,
+    pub attempts: u32,
+    pub failed_at: DateTime<Utc>,
+}
+
+pub trait DeadLetterStore: Send + Sync {
+    fn record_dead_letter(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+}
+
+/// Everything the pipeline keeps.
+pub trait Store: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore {}
+impl<T: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore> Store for T {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue rejected {failed} of {total} messages: {reason}")]
+    Rejected { failed: usize, total: usize, reason: String },
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Hands messages to the next stage. Delivery is at least once.
+pub trait Queue: Send + Sync {
+    fn send(&self, messages: Vec<Message>) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Try again after the given delay (429 / Retry-After, secondary rate limits).
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// The remote refused the request; retrying the same request will not help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Where a ticket lives in its tracker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRef {
+    pub key: String,
+    pub url: Option<String>,
+}
+
+/// What a ticket should say: built by the ticket service, rendered by each sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketDraft {
+    pub group: GroupKey,
+    pub owner: TeamId,
+    pub title: String,
+    /// Markdown; sinks convert (Jira: ADF).
+    pub body: String,
+    pub tier: Tier,
+    pub due_at: DateTime<Utc>,
+    pub labels: Vec<String>,
+    /// Changes whenever the set of open members changes.
+    pub digest: String,
+    /// When the ticket last changed state in muster: identifies this update, close or reopen,
+    /// so a redelivered message does not repeat it.
+    pub revision: DateTime<Utc>,
+}
+
+/// A tracker: Jira, GitHub Issues, or the outbox.
+pub trait TicketSink: Send + Sync {
+    /// Recorded on tickets (`outbox`, `jira`, `github`).
+    fn tracker(&self) -> &str;
+
+    fn create(&self, draft: &TicketDraft) -> impl Future<Output = Result<TicketRef, SinkError>> + Send;
+
+    /// Looks for a ticket already created for the group (marker search), to recover from a
+    /// crash between creating it and recording it.
+    fn find(&self, group: &GroupKey) -> impl Future<Output = Result<Option<TicketRef>, SinkError>> + Send;
+
+    fn update(&self, ticket: &TicketRef, draft: &TicketDraft) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    fn close(&self, ticket: &TicketRef, draft: &TicketDraft) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    fn reopen(&self, ticket: &TicketRef, draft: &TicketDraft) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// One chat message to one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub channel: String,
+    /// Same key, same message: a sink posts it once.
+    pub dedupe_key: String,
+    pub text: String,
+}
+
+pub trait ChatSink: Send + Sync {
+    fn post(&self, message: &ChatMessage) -> impl Future<Output = Result<(), SinkError>> + Send;
+}

@@ -1,0 +1,53 @@
+//! The pipeline: every port wired once, and one `handle` that runs any stage's message.
+//!
+//! Local workers and Lambda handlers both call `handle`; they differ only in where messages
+//! come from and how failures are retried.
+
+use std::sync::Arc;
+
+use super::PipelineError;
+use super::ingest::{IngestRequest, IngestSummary, ingest};
+use super::notify::notify;
+use super::ticket::sync_ticket;
+use super::triage::triage;
+use crate::config::Config;
+use crate::messages::Message;
+use crate::ports::{ChatSink, Clock, Queue, Store, TicketSink};
+
+/// The ports one deployment runs with.
+pub struct Pipeline<S, Q, T, N, C> {
+    pub store: S,
+    pub queue: Q,
+    pub tickets: T,
+    pub chat: N,
+    pub clock: C,
+    pub config: Arc<Config>,
+}
+
+impl<S, Q, T, N, C> Pipeline<S, Q, T, N, C>
+where
+    S: Store,
+    Q: Queue,
+    T: TicketSink,
+    N: ChatSink,
+    C: Clock,
+{
+    pub async fn ingest(&self, request: IngestRequest<'_>) -> Result<IngestSummary, PipelineError> {
+        ingest(&self.store, &self.queue, &self.clock, request).await
+    }
+
+    /// Runs one stage message. Safe to call again with the same message.
+    pub async fn handle(&self, message: &Message) -> Result<(), PipelineError> {
+        match message {
+            Message::Triage { fingerprints } => {
+                triage(&self.store, &self.queue, &self.config, fingerprints).await
+            }
+            Message::Ticket { group } => {
+                sync_ticket(&self.store, &self.tickets, &self.queue, &self.clock, group).await
+            }
+            Message::Notify { group, event, at } => {
+                notify(&self.store, &self.chat, group, *event, *at).await
+            }
+        }
+    }
+}

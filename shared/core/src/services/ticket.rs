@@ -1,0 +1,272 @@
+//! Ticket: one ticket per remediation group, opened while the group has open findings and
+//! closed when the scanners stop seeing them.
+//!
+//! A ticket is claimed in the store before the tracker is called. A claim without a reference
+//! that is older than `CLAIM_TIMEOUT` means a worker died between create and record: the sink
+//! is searched for the group's marker before anything is created again.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::PipelineError;
+use crate::messages::{Message, TicketEvent};
+use crate::model::{Finding, GroupKey, RemediationGroup, Ticket, TicketState, Tier};
+use crate::policy;
+use crate::ports::{Clock, FindingStore, Queue, StoreError, TicketDraft, TicketRef, TicketSink, TicketStore};
+
+/// How long a claim may stay without a ticket reference before it is presumed abandoned.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
+/// Members listed in a ticket body; the rest are counted.
+const MAX_LISTED: usize = 50;
+
+/// Builds the group's current state from its findings; `None` when nothing was triaged into it.
+pub fn remediation_group(key: &GroupKey, findings: &[Finding]) -> Option<RemediationGroup> {
+    let members: Vec<&Finding> = findings.iter().filter(|f| f.group() == Some(key)).collect();
+    let first = members.first()?;
+    let triage = first.triage.as_ref()?;
+    let open: Vec<&Finding> = members.iter().copied().filter(|f| f.status.is_open()).collect();
+    let ranked = if open.is_empty() { &members } else { &open };
+    let tier = ranked
+        .iter()
+        .filter_map(|f| f.triage.as_ref().map(|t| t.risk.tier))
+        .min()
+        .unwrap_or(Tier::P4);
+    let due_at = ranked
+        .iter()
+        .filter_map(|f| f.triage.as_ref().map(|t| t.due_at))
+        .min()
+        .unwrap_or(triage.due_at);
+    let mut open_fps: Vec<_> = open.iter().map(|f| f.fingerprint()).collect();
+    open_fps.sort();
+    Some(RemediationGroup {
+        key: key.clone(),
+        owner: triage.owner.clone(),
+        asset: first.asset.clone(),
+        title: group_title(first, open.len().max(1), tier),
+        tier,
+        due_at,
+        open: open_fps,
+        total: members.len(),
+    })
+}
+
+fn group_title(sample: &Finding, count: usize, tier: Tier) -> String {
+    let target = policy::fix_target(sample);
+    let asset = &sample.asset;
+    let action = if let Some(package) = target.strip_prefix("pkg:") {
+        match &sample.detection.fix {
+            Some(fix) => format!("Upgrade {package} to {fix} in {asset}"),
+            None => format!("Upgrade {package} in {asset}"),
+        }
+    } else if let Some(rule) = target.strip_prefix("rule:") {
+        let what = sample.detection.description.as_deref().unwrap_or(rule);
+        format!("Fix {rule} in {asset}: {what}")
+    } else {
+        format!("Fix in {asset}: {}", sample.detection.title)
+    };
+    let plural = if count == 1 { "finding" } else { "findings" };
+    let mut title = format!("{action} — {count} {plural} ({tier})");
+    if title.len() > 250 {
+        let mut cut = 247;
+        while !title.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        title.truncate(cut);
+        title.push('…');
+    }
+    title
+}
+
+/// The ticket text for a group: what to do, by when, and the evidence per finding.
+/// `revision` is the instant of the ticket's last transition (see `TicketDraft::revision`).
+pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<Utc>) -> TicketDraft {
+    let mut body = String::new();
+    let _ = writeln!(body, "**{}** — due {}", group.tier, group.due_at.format("%Y-%m-%d"));
+    let _ = writeln!(body, "\nAsset: `{}` · owner: `{}`\n", group.asset, group.owner);
+    let mut open: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.group() == Some(&group.key) && f.status.is_open())
+        .collect();
+    open.sort_by_key(|f| (std::cmp::Reverse(f.detection.severity), f.fingerprint()));
+    if let Some(fix) = open.iter().find_map(|f| f.detection.fix.as_deref()) {
+        let _ = writeln!(body, "Fix: {fix}\n");
+    }
+    let _ = writeln!(body, "| severity | location | finding | why |\n|---|---|---|---|");
+    for finding in open.iter().take(MAX_LISTED) {
+        let evidence = finding
+            .triage
+            .as_ref()
+            .map(|t| t.risk.evidence.join(", "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            body,
+            "| {} | `{}` | {} | {} |",
+            finding.detection.severity,
+            finding.detection.location,
+            finding.detection.title.replace(['\n', '|'], " "),
+            evidence
+        );
+    }
+    if open.len() > MAX_LISTED {
+        let _ = writeln!(body, "\n…and {} more (`muster groups`).", open.len() - MAX_LISTED);
+    }
+    let _ = write!(body, "\n<!-- muster:group={} -->", group.key);
+
+    let mut hasher = Sha256::new();
+    for fingerprint in &group.open {
+        hasher.update(fingerprint.as_bytes());
+    }
+    TicketDraft {
+        group: group.key.clone(),
+        owner: group.owner.clone(),
+        title: group.title.clone(),
+        body,
+        tier: group.tier,
+        due_at: group.due_at,
+        labels: vec!["security".into(), "muster".into(), group.tier.as_str().to_ascii_lowercase()],
+        digest: hex::encode(&hasher.finalize()[..8]),
+        revision,
+    }
+}
+
+/// Brings a group's ticket in line with its findings.
+pub async fn sync_ticket<S, T, Q, C>(
+    store: &S,
+    sink: &T,
+    queue: &Q,
+    clock: &C,
+    key: &GroupKey,
+) -> Result<(), PipelineError>
+where
+    S: FindingStore + TicketStore,
+    T: TicketSink,
+    Q: Queue,
+    C: Clock,
+{
+    let findings = store.group_findings(key).await?;
+    let Some(group) = remediation_group(key, &findings) else {
+        return Ok(());
+    };
+    let has_open = !group.open.is_empty();
+    let now = clock.now();
+    let existing = store.ticket(key).await?;
+    let draft = draft(&group, &findings, existing.as_ref().map_or(now, |t| t.updated_at));
+
+    let mut ticket = match existing {
+        Some(ticket) => ticket,
+        None if !has_open => return Ok(()),
+        None => {
+            let claim = Ticket {
+                group: key.clone(),
+                tracker: sink.tracker().to_owned(),
+                key: None,
+                url: None,
+                state: TicketState::Claimed,
+                digest: None,
+                updated_at: now,
+            };
+            match store.claim_ticket(&claim).await {
+                Ok(()) => return open_ticket(store, sink, queue, claim, &draft, now, None).await,
+                Err(StoreError::AlreadyExists { .. }) => store
+                    .ticket(key)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("ticket claim for {key} vanished")))?,
+                Err(other) => return Err(other.into()),
+            }
+        }
+    };
+
+    match (ticket.state, has_open) {
+        (TicketState::Claimed, _) => {
+            let age = (now - ticket.updated_at).to_std().unwrap_or_default();
+            if age < CLAIM_TIMEOUT {
+                return Err(PipelineError::Busy {
+                    what: format!("ticket for {key} is being opened by another worker"),
+                    retry_after: CLAIM_TIMEOUT - age,
+                });
+            }
+            let found = sink.find(key).await?;
+            open_ticket(store, sink, queue, ticket, &draft, now, found).await
+        }
+        (TicketState::Open, true) => {
+            if ticket.digest.as_deref() != Some(draft.digest.as_str()) {
+                sink.update(&reference(&ticket)?, &draft).await?;
+                ticket.digest = Some(draft.digest.clone());
+                ticket.updated_at = now;
+                store.save_ticket(&ticket).await?;
+            }
+            Ok(())
+        }
+        (TicketState::Open, false) => {
+            sink.close(&reference(&ticket)?, &draft).await?;
+            transition(store, queue, ticket, TicketState::Closed, TicketEvent::Closed, &draft, now).await
+        }
+        (TicketState::Closed, true) => {
+            sink.reopen(&reference(&ticket)?, &draft).await?;
+            transition(store, queue, ticket, TicketState::Open, TicketEvent::Reopened, &draft, now).await
+        }
+        (TicketState::Closed, false) => Ok(()),
+    }
+}
+
+async fn open_ticket<S, T, Q>(
+    store: &S,
+    sink: &T,
+    queue: &Q,
+    mut ticket: Ticket,
+    draft: &TicketDraft,
+    now: DateTime<Utc>,
+    existing: Option<TicketRef>,
+) -> Result<(), PipelineError>
+where
+    S: TicketStore,
+    T: TicketSink,
+    Q: Queue,
+{
+    let created = match existing {
+        Some(found) => found,
+        None => sink.create(draft).await?,
+    };
+    ticket.key = Some(created.key);
+    ticket.url = created.url;
+    transition(store, queue, ticket, TicketState::Open, TicketEvent::Opened, draft, now).await
+}
+
+async fn transition<S, Q>(
+    store: &S,
+    queue: &Q,
+    mut ticket: Ticket,
+    state: TicketState,
+    event: TicketEvent,
+    draft: &TicketDraft,
+    now: DateTime<Utc>,
+) -> Result<(), PipelineError>
+where
+    S: TicketStore,
+    Q: Queue,
+{
+    ticket.state = state;
+    ticket.updated_at = now;
+    ticket.digest = Some(draft.digest.clone());
+    store.save_ticket(&ticket).await?;
+    queue
+        .send(vec![Message::Notify {
+            group: ticket.group.clone(),
+            event,
+            at: now,
+        }])
+        .await?;
+    Ok(())
+}
+
+fn reference(ticket: &Ticket) -> Result<TicketRef, PipelineError> {
+    let key = ticket
+        .key
+        .clone()
+        .ok_or_else(|| StoreError::Corrupt(format!("ticket for {} has no key", ticket.group)))?;
+    Ok(TicketRef { key, url: ticket.url.clone() })
+}
+

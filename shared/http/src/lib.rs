@@ -1,0 +1,210 @@
+//! muster's HTTP API as one axum `Router` (DESIGN §9). `muster serve` runs it on a socket; the
+//! AWS ingest function runs the same router under lambda_http, so both answer identically.
+//!
+//! Every error is a 4xx/5xx with `{"error": {"code", "message"}}`; bad input never reaches the
+//! store, because a report is parsed whole before anything is written.
+
+use std::future::Future;
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
+use muster_core::services::Pipeline;
+use muster_core::{Config, IngestRequest, IngestSummary, PipelineError, SourceName};
+use serde_json::json;
+
+/// Largest request body accepted by default (32 MiB); larger reports go through uploads.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// What the router needs from the pipeline; implemented by `Pipeline` and by test doubles of
+/// nothing — tests use the real embedded pipeline.
+pub trait Ingestor: Send + Sync + 'static {
+    fn ingest(&self, request: IngestRequest<'_>) -> impl Future<Output = Result<IngestSummary, PipelineError>> + Send;
+}
+
+impl<S, Q, T, N, C> Ingestor for Pipeline<S, Q, T, N, C>
+where
+    S: Store + 'static,
+    Q: Queue + 'static,
+    T: TicketSink + 'static,
+    N: ChatSink + 'static,
+    C: Clock + 'static,
+{
+    fn ingest(&self, request: IngestRequest<'_>) -> impl Future<Output = Result<IngestSummary, PipelineError>> + Send {
+        Pipeline::ingest(self, request)
+    }
+}
+
+/// Router settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub config: Arc<Config>,
+    /// Largest accepted body, compressed or not.
+    pub body_limit: usize,
+}
+
+struct AppState<I> {
+    ingestor: Arc<I>,
+    http: HttpConfig,
+}
+
+impl<I> Clone for AppState<I> {
+    fn clone(&self) -> Self {
+        Self {
+            ingestor: Arc::clone(&self.ingestor),
+            http: self.http.clone(),
+        }
+    }
+}
+
+/// Builds the API router over an ingestor.
+pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
+    let limit = http.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/webhooks/{source}", post(webhook::<I>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(AppState { ingestor, http })
+}
+
+/// A JSON error response: `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(error: PipelineError) -> Self {
+        match &error {
+            PipelineError::Parse(parse) => Self::new(StatusCode::BAD_REQUEST, parse.code(), error.to_string()),
+            _ => {
+                tracing::error!(%error, "ingest failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "muster could not store the report; nothing was lost, send it again",
+                )
+            }
+        }
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see GET /healthz and POST /webhooks/{source}",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+async fn webhook<I: Ingestor>(
+    State(state): State<AppState<I>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<IngestSummary>), ApiError> {
+    let source_config = state.http.config.source(&source).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named {source:?} is configured; add [[sources]] name = {source:?} to muster.toml"),
+        )
+    })?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {} bytes", state.http.body_limit),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+        }
+    })?;
+    let bytes = decode_body(&headers, body, state.http.body_limit)?;
+    let name: SourceName = source_config.name.clone();
+    let summary = state
+        .ingestor
+        .ingest(IngestRequest {
+            source: &name,
+            format: source_config.format(),
+            bytes: &bytes,
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
+/// Undoes `Content-Encoding: gzip`, refusing bodies that inflate past `limit`.
+fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ApiError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(body),
+        Some("gzip") | Some("x-gzip") => {
+            let mut decoded = Vec::new();
+            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
+            reader.read_to_end(&mut decoded).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_encoding",
+                    format!("the gzip body cannot be decoded: {e}"),
+                )
+            })?;
+            if decoded.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body inflates to more than {limit} bytes"),
+                ));
+            }
+            Ok(Bytes::from(decoded))
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported; send identity or gzip"),
+        )),
+    }
+}

@@ -1,0 +1,234 @@
+//! The in-process queue: the embedded default's stand-in for SQS, with the same semantics —
+//! at-least-once delivery, bounded retries with backoff, and a dead-letter record for what
+//! keeps failing, so nothing is dropped silently.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use muster_core::messages::Message;
+use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, TicketSink};
+use muster_core::services::Pipeline;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How often and how patiently a failing message is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Deliveries before a message goes to the dead letters (SQS `maxReceiveCount`).
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.first_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+struct Envelope {
+    message: Message,
+    attempts: u32,
+    not_before: Instant,
+}
+
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<Envelope>,
+    /// Messages waiting (not in flight): a second identical one is redundant, since every stage
+    /// is idempotent and reads current state when it runs.
+    waiting: HashSet<Message>,
+}
+
+/// A cloneable handle to one in-process queue.
+#[derive(Clone)]
+pub struct LocalQueue {
+    pending: Arc<Mutex<Pending>>,
+    wake: Arc<Notify>,
+    policy: RetryPolicy,
+}
+
+impl Default for LocalQueue {
+    fn default() -> Self {
+        Self::new(RetryPolicy::default())
+    }
+}
+
+/// What one `drain` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub handled: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+}
+
+impl LocalQueue {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            pending: Arc::new(Mutex::new(Pending::default())),
+            wake: Arc::new(Notify::new()),
+            policy,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // The critical sections only move envelopes; a poisoned lock holds consistent data.
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Messages waiting to run.
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&self, message: Message, attempts: u32, not_before: Instant) {
+        let mut pending = self.lock();
+        if pending.waiting.insert(message.clone()) {
+            pending.queue.push_back(Envelope {
+                message,
+                attempts,
+                not_before,
+            });
+        }
+    }
+
+    /// The next message whose time has come, or how long until one will be ready.
+    fn pop_ready(&self) -> Result<Envelope, Option<Instant>> {
+        let mut pending = self.lock();
+        let now = Instant::now();
+        let ready = pending.queue.iter().position(|e| e.not_before <= now);
+        match ready {
+            Some(index) => {
+                let envelope = pending.queue.remove(index).expect("index was just found");
+                pending.waiting.remove(&envelope.message);
+                Ok(envelope)
+            }
+            None => Err(pending.queue.iter().map(|e| e.not_before).min()),
+        }
+    }
+
+    /// Runs messages until the queue is empty, including retries and whatever the stages
+    /// enqueue while running. `progress` is called after each message.
+    pub async fn drain<S, T, N, C>(
+        &self,
+        pipeline: &Pipeline<S, LocalQueue, T, N, C>,
+        mut progress: impl FnMut(&DrainReport, usize),
+    ) -> DrainReport
+    where
+        S: Store,
+        T: TicketSink,
+        N: ChatSink,
+        C: Clock,
+    {
+        let mut report = DrainReport::default();
+        loop {
+            let envelope = match self.pop_ready() {
+                Ok(envelope) => envelope,
+                Err(None) => return report,
+                Err(Some(ready_at)) => {
+                    tokio::time::sleep_until(ready_at).await;
+                    continue;
+                }
+            };
+            let attempts = envelope.attempts + 1;
+            match pipeline.handle(&envelope.message).await {
+                Ok(()) => report.handled += 1,
+                Err(error) if error.is_retryable() && attempts < self.policy.max_attempts => {
+                    let delay = error.retry_after().unwrap_or_else(|| self.policy.backoff(attempts));
+                    tracing::warn!(kind = envelope.message.kind(), attempts, ?delay, %error, "stage failed; will retry");
+                    self.push(envelope.message, attempts, Instant::now() + delay);
+                    report.retried += 1;
+                }
+                Err(error) => {
+                    tracing::error!(kind = envelope.message.kind(), attempts, %error, "stage failed; dead-lettered");
+                    let letter = DeadLetter {
+                        message: envelope.message,
+                        error: error.to_string(),
+                        attempts,
+                        failed_at: pipeline.clock.now(),
+                    };
+                    if let Err(store_error) = pipeline.store.record_dead_letter(&letter).await {
+                        // Keep the message rather than lose it: retry it later.
+                        tracing::error!(%store_error, "cannot record dead letter; keeping the message");
+                        self.push(letter.message, attempts, Instant::now() + self.policy.max_backoff);
+                    }
+                    report.dead_lettered += 1;
+                }
+            }
+            progress(&report, self.len());
+        }
+    }
+
+    /// Drains whenever messages arrive, forever (the server's worker).
+    pub async fn run<S, T, N, C>(&self, pipeline: &Pipeline<S, LocalQueue, T, N, C>)
+    where
+        S: Store,
+        T: TicketSink,
+        N: ChatSink,
+        C: Clock,
+    {
+        loop {
+            let notified = self.wake.notified();
+            let report = self.drain(pipeline, |_, _| {}).await;
+            if report != DrainReport::default() {
+                tracing::info!(?report, "queue drained");
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Queue for LocalQueue {
+    async fn send(&self, messages: Vec<Message>) -> Result<(), QueueError> {
+        let now = Instant::now();
+        for message in messages {
+            self.push(message, 0, now);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        assert_eq!(policy.backoff(1), Duration::from_millis(100));
+        assert_eq!(policy.backoff(2), Duration::from_millis(200));
+        assert_eq!(policy.backoff(4), Duration::from_millis(800));
+        assert_eq!(policy.backoff(9), Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn identical_waiting_messages_are_coalesced() {
+        let queue = LocalQueue::default();
+        let group = muster_core::GroupKey::parse("t/a/rule:x").unwrap();
+        let message = Message::Ticket { group };
+        queue.send(vec![message.clone(), message.clone()]).await.unwrap();
+        queue.send(vec![message]).await.unwrap();
+        assert_eq!(queue.len(), 1);
+    }
+}

@@ -1,0 +1,629 @@
+//! The embedded store: one SQLite file in WAL mode, migrated in code at open.
+//!
+//! Findings are kept as JSON documents with the columns the pipeline filters on beside them.
+//! Every port call runs on tokio's blocking pool, so a slow disk never stalls the server. A
+//! batch is one transaction: either all of it is stored or none.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use muster_core::messages::Message;
+use muster_core::model::{Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Ticket, TicketState};
+use muster_core::ports::{
+    DeadLetter, DeadLetterStore, FindingFilter, FindingStore, OutboxEntry, OutboxStore, RunStore, StoreError,
+    TicketStore,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE findings (
+    fingerprint BLOB PRIMARY KEY,
+    status      TEXT NOT NULL,
+    is_open     INTEGER NOT NULL,
+    severity    TEXT NOT NULL,
+    tier        TEXT,
+    owner       TEXT,
+    group_key   TEXT,
+    due_at      TEXT,
+    asset       TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    body        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX findings_group ON findings(group_key);
+CREATE INDEX findings_owner ON findings(owner, is_open);
+CREATE INDEX findings_open_due ON findings(due_at) WHERE is_open = 1;
+
+CREATE TABLE scopes (
+    scope        TEXT PRIMARY KEY,
+    run_id       TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    received     INTEGER NOT NULL,
+    digest       BLOB NOT NULL,
+    fingerprints BLOB NOT NULL
+);
+CREATE TABLE runs (
+    scope    TEXT NOT NULL,
+    run_id   TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (scope, run_id)
+);
+
+CREATE TABLE tickets (
+    group_key  TEXT PRIMARY KEY,
+    tracker    TEXT NOT NULL,
+    key        TEXT,
+    url        TEXT,
+    state      TEXT NOT NULL,
+    digest     TEXT,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    payload    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE dead_letters (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message   TEXT NOT NULL,
+    error     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    failed_at TEXT NOT NULL
+);
+"#];
+
+/// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the folder for {}", path.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .context("cannot switch the database to WAL mode")?;
+        Self::prepare(conn).with_context(|| format!("cannot prepare database {}", path.display()))
+    }
+
+    /// A private database that lives as long as the store (tests, dry runs).
+    pub fn open_in_memory() -> anyhow::Result<Self> {
+        Self::prepare(Connection::open_in_memory().context("cannot open an in-memory database")?)
+    }
+
+    fn prepare(mut conn: Connection) -> anyhow::Result<Self> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn call<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<R> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves SQLite consistent (transactions roll back),
+            // so a poisoned lock is safe to reuse.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("store task failed: {e}")))?
+        .map_err(StoreError::Unknown)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let applied = usize::try_from(applied).context("negative schema version")?;
+    if applied > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database was written by a newer muster (schema {applied}, this build knows {}); upgrade muster",
+            MIGRATIONS.len()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("schema migration {} failed", index + 1))?;
+        tx.pragma_update(None, "user_version", i64::try_from(index + 1)?)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn decode_finding(body: &str) -> anyhow::Result<Finding> {
+    serde_json::from_str(body).context("stored finding is not valid JSON for this version")
+}
+
+fn time_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("stored time {text:?} is not RFC 3339"))?
+        .to_utc())
+}
+
+/// One finding as the columns of its row.
+struct FindingRow {
+    fingerprint: [u8; 16],
+    status: &'static str,
+    is_open: bool,
+    severity: &'static str,
+    tier: Option<&'static str>,
+    owner: Option<String>,
+    group_key: Option<String>,
+    due_at: Option<String>,
+    asset: String,
+    first_seen: String,
+    body: String,
+}
+
+impl FindingRow {
+    fn new(finding: &Finding) -> Result<Self, StoreError> {
+        let triage = finding.triage.as_ref();
+        Ok(Self {
+            fingerprint: *finding.fingerprint().as_bytes(),
+            status: finding.status.as_str(),
+            is_open: finding.status.is_open(),
+            severity: finding.detection.severity.as_str(),
+            tier: triage.map(|t| t.risk.tier.as_str()),
+            owner: triage.map(|t| t.owner.to_string()),
+            group_key: triage.map(|t| t.group.to_string()),
+            due_at: triage.map(|t| time_text(t.due_at)),
+            asset: finding.asset.to_string(),
+            first_seen: time_text(finding.first_seen),
+            body: serde_json::to_string(finding).map_err(|e| StoreError::Unknown(e.into()))?,
+        })
+    }
+}
+
+impl FindingStore for SqliteStore {
+    async fn findings(&self, fingerprints: &[Fingerprint]) -> Result<Vec<Finding>, StoreError> {
+        let keys: Vec<[u8; 16]> = fingerprints.iter().map(|f| *f.as_bytes()).collect();
+        self.call(move |conn| {
+            let mut statement = conn.prepare_cached("SELECT body FROM findings WHERE fingerprint = ?1")?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in &keys {
+                let body: Option<String> = statement.query_row([&key[..]], |row| row.get(0)).optional()?;
+                if let Some(body) = body {
+                    out.push(decode_finding(&body)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn save_findings(&self, findings: &[Finding]) -> Result<(), StoreError> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let rows = findings.iter().map(FindingRow::new).collect::<Result<Vec<_>, _>>()?;
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "INSERT INTO findings (fingerprint, status, is_open, severity, tier, owner, group_key, due_at, asset, first_seen, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (fingerprint) DO UPDATE SET
+                        status = excluded.status, is_open = excluded.is_open, severity = excluded.severity,
+                        tier = excluded.tier, owner = excluded.owner, group_key = excluded.group_key,
+                        due_at = excluded.due_at, asset = excluded.asset, first_seen = excluded.first_seen,
+                        body = excluded.body",
+                )?;
+                for row in &rows {
+                    statement.execute(params![
+                        &row.fingerprint[..],
+                        row.status,
+                        row.is_open,
+                        row.severity,
+                        row.tier,
+                        row.owner,
+                        row.group_key,
+                        row.due_at,
+                        row.asset,
+                        row.first_seen,
+                        row.body,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_findings(&self, filter: &FindingFilter) -> Result<Vec<Finding>, StoreError> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        if let Some(status) = filter.status {
+            clauses.push("status = ?");
+            values.push(status.as_str().to_owned());
+        }
+        if filter.open_only {
+            clauses.push("is_open = 1");
+        }
+        if let Some(owner) = &filter.owner {
+            clauses.push("owner = ?");
+            values.push(owner.to_string());
+        }
+        if let Some(tier) = filter.tier {
+            clauses.push("tier = ?");
+            values.push(tier.as_str().to_owned());
+        }
+        if let Some(severity) = filter.severity {
+            clauses.push("severity = ?");
+            values.push(severity.as_str().to_owned());
+        }
+        let mut sql = String::from("SELECT body FROM findings");
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        // Most urgent first: tier, then due date, then a stable order.
+        sql.push_str(" ORDER BY tier IS NULL, tier, due_at, fingerprint");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        self.call(move |conn| {
+            let mut statement = conn.prepare(&sql)?;
+            let bodies = statement
+                .query_map(rusqlite::params_from_iter(values.iter()), |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies.iter().map(|body| decode_finding(body)).collect()
+        })
+        .await
+    }
+
+    async fn group_findings(&self, group: &GroupKey) -> Result<Vec<Finding>, StoreError> {
+        let group = group.to_string();
+        self.call(move |conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT body FROM findings WHERE group_key = ?1 ORDER BY fingerprint")?;
+            let bodies = statement
+                .query_map([group], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies.iter().map(|body| decode_finding(body)).collect()
+        })
+        .await
+    }
+}
+
+fn encode_fingerprints(fingerprints: &[Fingerprint]) -> Vec<u8> {
+    fingerprints.iter().flat_map(|f| *f.as_bytes()).collect()
+}
+
+fn decode_fingerprints(bytes: &[u8]) -> anyhow::Result<Vec<Fingerprint>> {
+    if bytes.len() % 16 != 0 {
+        anyhow::bail!("stored fingerprint set has {} bytes, not a multiple of 16", bytes.len());
+    }
+    Ok(bytes
+        .chunks_exact(16)
+        .map(|chunk| {
+            let mut array = [0u8; 16];
+            array.copy_from_slice(chunk);
+            Fingerprint::from_bytes(array)
+        })
+        .collect())
+}
+
+impl RunStore for SqliteStore {
+    async fn latest_run(&self, scope: &ScopeKey) -> Result<Option<ScanRun>, StoreError> {
+        let scope = scope.clone();
+        self.call(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT run_id, at, received, digest, fingerprints FROM scopes WHERE scope = ?1",
+                    [scope.as_str()],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, Vec<u8>>(3)?,
+                            row.get::<_, Vec<u8>>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((id, at, received, digest, fingerprints)) = row else {
+                return Ok(None);
+            };
+            let digest: [u8; 16] = digest
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored run digest of {scope} is not 16 bytes"))?;
+            Ok(Some(ScanRun {
+                id,
+                at: parse_time(&at)?,
+                received: u64::try_from(received).unwrap_or_default(),
+                digest,
+                fingerprints: decode_fingerprints(&fingerprints)?,
+                scope,
+            }))
+        })
+        .await
+    }
+
+    async fn record_run(&self, run: &ScanRun) -> Result<(), StoreError> {
+        let scope = run.scope.to_string();
+        let id = run.id.clone();
+        let at = time_text(run.at);
+        let received = i64::try_from(run.received).unwrap_or(i64::MAX);
+        let digest = run.digest.to_vec();
+        let fingerprints = encode_fingerprints(&run.fingerprints);
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO scopes (scope, run_id, at, received, digest, fingerprints) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (scope) DO UPDATE SET run_id = excluded.run_id, at = excluded.at,
+                    received = excluded.received, digest = excluded.digest, fingerprints = excluded.fingerprints",
+                params![scope, id, at, received, digest, fingerprints],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO runs (scope, run_id, at, received) VALUES (?1, ?2, ?3, ?4)",
+                params![scope, id, at, received],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn ticket_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+type TicketColumns = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+);
+
+fn decode_ticket((group, tracker, key, url, state, digest, updated_at): TicketColumns) -> anyhow::Result<Ticket> {
+    Ok(Ticket {
+        group: GroupKey::parse(&group)?,
+        tracker,
+        key,
+        url,
+        state: TicketState::parse(&state)?,
+        digest,
+        updated_at: parse_time(&updated_at)?,
+    })
+}
+
+const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at";
+
+impl TicketStore for SqliteStore {
+    async fn ticket(&self, group: &GroupKey) -> Result<Option<Ticket>, StoreError> {
+        let group = group.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE group_key = ?1"),
+                [group],
+                ticket_from_row,
+            )
+            .optional()?
+            .map(decode_ticket)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn claim_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        let ticket = ticket.clone();
+        let inserted = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_key) DO NOTHING"),
+                    params![
+                        ticket.group.as_str(),
+                        ticket.tracker,
+                        ticket.key,
+                        ticket.url,
+                        ticket.state.as_str(),
+                        ticket.digest,
+                        time_text(ticket.updated_at)
+                    ],
+                )?;
+                Ok((changed == 1, ticket.group))
+            })
+            .await?;
+        match inserted {
+            (true, _) => Ok(()),
+            (false, group) => Err(StoreError::AlreadyExists {
+                what: format!("ticket for {group}"),
+            }),
+        }
+    }
+
+    async fn save_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        let ticket = ticket.clone();
+        self.call(move |conn| {
+            conn.execute(
+                &format!("INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    ticket.group.as_str(),
+                    ticket.tracker,
+                    ticket.key,
+                    ticket.url,
+                    ticket.state.as_str(),
+                    ticket.digest,
+                    time_text(ticket.updated_at)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {
+        self.call(|conn| {
+            let mut statement = conn.prepare(&format!("SELECT {TICKET_COLUMNS} FROM tickets ORDER BY group_key"))?;
+            let rows = statement
+                .query_map([], ticket_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(decode_ticket).collect()
+        })
+        .await
+    }
+}
+
+impl OutboxStore for SqliteStore {
+    async fn append_outbox(&self, entry: &OutboxEntry) -> Result<(u64, bool), StoreError> {
+        let entry = entry.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
+                "INSERT INTO outbox (kind, action, target, dedupe_key, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+                params![
+                    entry.kind,
+                    entry.action,
+                    entry.target,
+                    entry.dedupe_key,
+                    entry.payload.to_string(),
+                    time_text(entry.created_at)
+                ],
+            )? == 1;
+            let id: i64 = tx.query_row("SELECT id FROM outbox WHERE dedupe_key = ?1", [&entry.dedupe_key], |row| {
+                row.get(0)
+            })?;
+            tx.commit()?;
+            Ok((u64::try_from(id).unwrap_or_default(), inserted))
+        })
+        .await
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.call(|conn| {
+            let mut statement = conn
+                .prepare("SELECT id, kind, action, target, dedupe_key, payload, created_at FROM outbox ORDER BY id")?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, kind, action, target, dedupe_key, payload, created_at)| {
+                    Ok(OutboxEntry {
+                        id: u64::try_from(id).unwrap_or_default(),
+                        kind,
+                        action,
+                        target,
+                        dedupe_key,
+                        payload: serde_json::from_str(&payload).context("stored outbox payload is not JSON")?,
+                        created_at: parse_time(&created_at)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+impl DeadLetterStore for SqliteStore {
+    async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let message = serde_json::to_string(&letter.message).map_err(|e| StoreError::Unknown(e.into()))?;
+        let error = letter.error.clone();
+        let attempts = letter.attempts;
+        let failed_at = time_text(letter.failed_at);
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO dead_letters (message, error, attempts, failed_at) VALUES (?1, ?2, ?3, ?4)",
+                params![message, error, attempts, failed_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.call(|conn| {
+            let mut statement =
+                conn.prepare("SELECT message, error, attempts, failed_at FROM dead_letters ORDER BY id")?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, u32>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(message, error, attempts, failed_at)| {
+                    Ok(DeadLetter {
+                        message: serde_json::from_str::<Message>(&message)
+                            .context("stored dead letter is not a message")?,
+                        error,
+                        attempts,
+                        failed_at: parse_time(&failed_at)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

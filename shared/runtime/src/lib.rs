@@ -1,0 +1,75 @@
+//! Start-up shared by every muster binary; call `init` first thing in `main`.
+//!
+//! Crates in this tree pull rustls with both `ring` and `aws-lc-rs`; with two providers compiled
+//! in, rustls cannot choose and some clients panic at their first handshake. `init` installs
+//! aws-lc-rs explicitly so that never happens. It must never print secrets: log filters default
+//! to muster's own crates at `info`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+/// Where logs go and in what shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStyle {
+    /// JSON lines on stdout, for CloudWatch (chosen automatically inside Lambda).
+    Json,
+    /// Human-readable lines on stderr, so command output on stdout stays clean.
+    Human,
+}
+
+impl LogStyle {
+    /// JSON inside AWS Lambda, human elsewhere.
+    pub fn detect() -> Self {
+        if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            Self::Json
+        } else {
+            Self::Human
+        }
+    }
+}
+
+/// Installs the TLS crypto provider and the log subscriber. Safe to call more than once.
+///
+/// `default_filter` applies when `RUST_LOG` is unset (e.g. `"warn"` for a CLI, `"info"` for a
+/// server).
+pub fn init(style: LogStyle, default_filter: &str) {
+    install_crypto_provider();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let result = match style {
+        LogStyle::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .with_writer(BoxMakeWriter::new(std::io::stdout))
+            .try_init(),
+        LogStyle::Human => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(BoxMakeWriter::new(std::io::stderr))
+            .try_init(),
+    };
+    // A second init (tests, or a binary that calls it twice) keeps the first subscriber.
+    drop(result);
+}
+
+/// Makes aws-lc-rs the process-wide rustls provider; a no-op when one is already installed.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one first, which is just as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_installs_a_crypto_provider_and_is_repeatable() {
+        init(LogStyle::Human, "warn");
+        init(LogStyle::Json, "warn");
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+}

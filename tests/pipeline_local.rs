@@ -1,0 +1,278 @@
+//! The embedded pipeline end to end on real SQLite and real scanner reports: ingest, diff,
+//! triage, one ticket per group in the outbox, chat messages, and closing on resolution.
+
+use muster_core::messages::Message;
+use muster_core::ports::{DeadLetterStore, FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::{Format, IngestRequest, SourceName, Status, TicketState, Tier};
+use muster_tests::{TestPipeline, at, pipeline_at, sample, sample_files, sarif_result_counts};
+
+fn source() -> SourceName {
+    SourceName::parse("ci").unwrap()
+}
+
+async fn ingest(pipeline: &TestPipeline, bytes: &[u8]) -> muster_core::IngestSummary {
+    let summary = pipeline
+        .ingest(IngestRequest {
+            source: &source(),
+            format: None,
+            bytes,
+        })
+        .await
+        .expect("ingest succeeds");
+    let drained = pipeline.queue.drain(pipeline, |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0, "no stage may fail on a good report");
+    summary
+}
+
+/// The same report with the result at `index` of the first run removed.
+fn without_result(bytes: &[u8], index: usize) -> Vec<u8> {
+    let mut log: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    log["runs"][0]["results"].as_array_mut().unwrap().remove(index);
+    serde_json::to_vec(&log).unwrap()
+}
+
+#[tokio::test]
+async fn every_sarif_sample_reports_its_non_suppressed_results() {
+    let Some(files) = sample_files("sarif") else { return };
+    assert!(files.len() >= 10, "expected the SARIF samples, found {}", files.len());
+    for file in files {
+        // GIVEN a fresh store and a real report
+        let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+        let bytes = std::fs::read(&file).unwrap();
+        let (total, suppressed) = sarif_result_counts(&bytes);
+
+        // WHEN it is ingested
+        let summary = ingest(&pipeline, &bytes).await;
+
+        // THEN received counts the non-suppressed results and every one is accounted for
+        assert_eq!(summary.received as usize, total - suppressed, "{}", file.display());
+        assert_eq!(
+            summary.new + summary.duplicates,
+            total as u64 - summary.resolved - count_suppressed_new(&pipeline).await,
+            "{}",
+            file.display()
+        );
+    }
+}
+
+async fn count_suppressed_new(pipeline: &TestPipeline) -> u64 {
+    let filter = FindingFilter {
+        status: Some(Status::Suppressed),
+        ..FindingFilter::default()
+    };
+    pipeline.store.list_findings(&filter).await.unwrap().len() as u64
+}
+
+#[tokio::test]
+async fn reingesting_an_unchanged_report_changes_nothing() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let mut pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    let first = ingest(&pipeline, &bytes).await;
+    assert_eq!(first.new, 72);
+    let outbox_before = pipeline.store.outbox().await.unwrap();
+
+    pipeline.clock = muster_core::ports::FixedClock(at("2026-11-02T10:00:00Z"));
+    let second = ingest(&pipeline, &bytes).await;
+
+    assert_eq!(
+        (second.received, second.new, second.updated, second.resolved),
+        (72, 0, 0, 0)
+    );
+    assert_ne!(first.run_id, second.run_id);
+    assert_eq!(
+        pipeline.store.outbox().await.unwrap(),
+        outbox_before,
+        "no ticket or message twice"
+    );
+}
+
+#[tokio::test]
+async fn rescan_without_a_result_resolves_it_and_closes_its_ticket() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let mut pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    ingest(&pipeline, &bytes).await;
+
+    // Find a result that is alone in its group, so removing it empties the group.
+    let open = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    let log: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let (index, lonely) = results
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| {
+            let rule = r["ruleId"].as_str()?;
+            let same_rule = open
+                .iter()
+                .filter(|f| f.detection.rule_id.as_deref() == Some(rule))
+                .count();
+            (same_rule == 1).then(|| {
+                (
+                    i,
+                    open.iter()
+                        .find(|f| f.detection.rule_id.as_deref() == Some(rule))
+                        .unwrap()
+                        .clone(),
+                )
+            })
+        })
+        .expect("the CodeQL sample has a rule with a single result");
+    let group = lonely.group().unwrap().clone();
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::Open
+    );
+
+    // WHEN a later scan of the same scope no longer reports it
+    pipeline.clock = muster_core::ports::FixedClock(at("2026-11-03T10:00:00Z"));
+    let summary = ingest(&pipeline, &without_result(&bytes, index)).await;
+
+    // THEN it is resolved, its ticket closes, and the owner is told
+    assert_eq!((summary.received, summary.new, summary.resolved), (71, 0, 1));
+    let stored = pipeline.store.findings(&[lonely.fingerprint()]).await.unwrap();
+    assert_eq!(stored[0].status, Status::Resolved);
+    assert_eq!(stored[0].resolved_at, Some(at("2026-11-03T10:00:00Z")));
+    let ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    assert_eq!(ticket.state, TicketState::Closed);
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let key = ticket.key.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|e| e.kind == "ticket" && e.action == "close" && e.payload["ticket"] == key.as_str())
+    );
+    assert!(
+        outbox
+            .iter()
+            .any(|e| e.kind == "chat" && e.payload["text"].as_str().unwrap().starts_with("Closed"))
+    );
+
+    // AND when the scanner sees it again, the same ticket reopens
+    pipeline.clock = muster_core::ports::FixedClock(at("2026-11-04T10:00:00Z"));
+    let summary = ingest(&pipeline, &bytes).await;
+    assert_eq!((summary.new, summary.updated), (0, 1));
+    let ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    assert_eq!(
+        (ticket.state, ticket.key.as_deref()),
+        (TicketState::Open, Some(key.as_str()))
+    );
+    let stored = pipeline.store.findings(&[lonely.fingerprint()]).await.unwrap();
+    assert_eq!(stored[0].status, Status::Reopened);
+}
+
+#[tokio::test]
+async fn findings_are_triaged_into_one_ticket_and_one_message_per_group() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    ingest(&pipeline, &bytes).await;
+
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    let mut groups: Vec<_> = findings
+        .iter()
+        .map(|f| f.group().expect("every open finding is triaged").clone())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    assert!(
+        groups.len() < findings.len(),
+        "grouping must reduce {} findings",
+        findings.len()
+    );
+
+    for finding in &findings {
+        let triage = finding.triage.as_ref().unwrap();
+        assert_eq!(triage.owner.as_str(), "security-triage");
+        let days = match triage.risk.tier {
+            Tier::P1 => 7,
+            Tier::P2 => 30,
+            Tier::P3 => 90,
+            Tier::P4 => 180,
+        };
+        assert_eq!(triage.due_at, at("2026-11-01T10:00:00Z") + chrono::Duration::days(days));
+        assert!(triage.risk.evidence.iter().any(|e| e.starts_with("severity ")));
+    }
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let created = outbox
+        .iter()
+        .filter(|e| e.kind == "ticket" && e.action == "create")
+        .count();
+    let posted = outbox.iter().filter(|e| e.kind == "chat").count();
+    assert_eq!((created, posted), (groups.len(), groups.len()));
+    assert_eq!(pipeline.store.tickets().await.unwrap().len(), groups.len());
+}
+
+#[tokio::test]
+async fn redelivered_messages_do_not_repeat_tickets_or_messages() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    ingest(&pipeline, &bytes).await;
+    let before = pipeline.store.outbox().await.unwrap();
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+
+    // Every stage's message, delivered again (at-least-once delivery).
+    let fingerprints: Vec<_> = findings.iter().map(|f| f.fingerprint()).collect();
+    for message in Message::triage_batches(&fingerprints) {
+        pipeline.handle(&message).await.unwrap();
+    }
+    for finding in &findings {
+        pipeline
+            .handle(&Message::Ticket {
+                group: finding.group().unwrap().clone(),
+            })
+            .await
+            .unwrap();
+    }
+    pipeline.queue.drain(&pipeline, |_, _| {}).await;
+
+    assert_eq!(pipeline.store.outbox().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn accepted_suppressions_are_recorded_but_not_open() {
+    let Some(bytes) = sample("sarif/sarif-spec_suppression_test.sarif") else {
+        return;
+    };
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    let summary = ingest(&pipeline, &bytes).await;
+    assert_eq!(summary.received, 2);
+    let all = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    let suppressed = all.iter().filter(|f| f.status == Status::Suppressed).count();
+    let open = all.iter().filter(|f| f.status.is_open()).count();
+    assert_eq!((suppressed, open), (3, 2));
+    assert!(
+        all.iter()
+            .filter(|f| f.status == Status::Suppressed)
+            .all(|f| f.triage.is_none())
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_report_stores_nothing() {
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    let error = pipeline
+        .ingest(IngestRequest {
+            source: &source(),
+            format: Some(Format::Sarif),
+            bytes: br#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":"a"},{"ruleId":}]}]}"#,
+        })
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("line 1"), "{error}");
+    assert!(
+        pipeline
+            .store
+            .list_findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(pipeline.queue.is_empty());
+    assert!(pipeline.store.dead_letters().await.unwrap().is_empty());
+}

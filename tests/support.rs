@@ -1,0 +1,92 @@
+//! Shared by the integration tests: where the real sample reports are, and a pipeline over a
+//! real (in-memory) SQLite store.
+//!
+//! Samples come from `$MUSTER_SAMPLES`, else `../shared/samples` beside the repository. A
+//! fresh clone without them skips those tests and says so; CI always has them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use muster_core::Config;
+use muster_core::outbox::{OutboxChat, OutboxTickets};
+use muster_core::ports::FixedClock;
+use muster_core::services::Pipeline;
+use muster_local::{LocalQueue, RetryPolicy, SqliteStore};
+
+/// The samples folder, or `None` (after printing why) when it is absent.
+pub fn samples_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("MUSTER_SAMPLES") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples"),
+    };
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: samples not found at {} (set MUSTER_SAMPLES)", dir.display());
+        None
+    }
+}
+
+/// Every file in one samples sub-folder, sorted; `None` when samples are absent.
+pub fn sample_files(folder: &str) -> Option<Vec<PathBuf>> {
+    let dir = samples_dir()?.join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// One sample's bytes; `None` when samples are absent.
+pub fn sample(relative: &str) -> Option<Vec<u8>> {
+    let path = samples_dir()?.join(relative);
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())))
+}
+
+pub type TestPipeline =
+    Pipeline<SqliteStore, LocalQueue, OutboxTickets<SqliteStore>, OutboxChat<SqliteStore>, FixedClock>;
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("valid RFC 3339 in test")
+        .to_utc()
+}
+
+/// The embedded pipeline over a fresh in-memory SQLite store, with time fixed at `now`.
+pub fn pipeline_at(now: &str) -> TestPipeline {
+    let store = SqliteStore::open_in_memory().expect("in-memory SQLite opens");
+    Pipeline {
+        tickets: OutboxTickets(store.clone()),
+        chat: OutboxChat(store.clone()),
+        store,
+        queue: LocalQueue::new(RetryPolicy {
+            max_attempts: 3,
+            first_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(10),
+        }),
+        clock: FixedClock(at(now)),
+        config: Arc::new(Config::default()),
+    }
+}
+
+/// Counts SARIF results the way a person would: independently of muster's parser.
+pub fn sarif_result_counts(bytes: &[u8]) -> (usize, usize) {
+    let log: serde_json::Value = serde_json::from_slice(bytes).expect("sample is JSON");
+    let mut total = 0;
+    let mut suppressed = 0;
+    for run in log["runs"].as_array().into_iter().flatten() {
+        for result in run["results"].as_array().into_iter().flatten() {
+            total += 1;
+            let accepted = result["suppressions"].as_array().into_iter().flatten().any(|s| {
+                s.get("status")
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|status| status == "accepted")
+            });
+            suppressed += usize::from(accepted);
+        }
+    }
+    (total, suppressed)
+}
