@@ -324,7 +324,7 @@ fn encode_fingerprints(fingerprints: &[Fingerprint]) -> Vec<u8> {
 }
 
 fn decode_fingerprints(bytes: &[u8]) -> anyhow::Result<Vec<Fingerprint>> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         anyhow::bail!("stored fingerprint set has {} bytes, not a multiple of 16", bytes.len());
     }
     Ok(bytes
@@ -400,9 +400,7 @@ impl RunStore for SqliteStore {
     }
 }
 
-fn ticket_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
+type TicketColumns = (
     String,
     String,
     Option<String>,
@@ -410,7 +408,9 @@ fn ticket_from_row(
     String,
     Option<String>,
     String,
-)> {
+);
+
+fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -421,16 +421,6 @@ fn ticket_from_row(
         row.get(6)?,
     ))
 }
-
-type TicketColumns = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-);
 
 fn decode_ticket((group, tracker, key, url, state, digest, updated_at): TicketColumns) -> anyhow::Result<Ticket> {
     Ok(Ticket {

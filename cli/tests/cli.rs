@@ -1,0 +1,223 @@
+//! `muster` as a user runs it: the real binary, a real database file, real reports.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use muster_tests::{sample, samples_dir, sarif_result_counts};
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("muster-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn muster(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(args)
+            .current_dir(&self.0)
+            .env_remove("MUSTER_DB")
+            .env_remove("MUSTER_CONFIG")
+            .output()
+            .expect("muster runs")
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let output = self.muster(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn ingest_then_reingest_then_resolve_one() {
+    let Some(bytes) = sample("sarif/snykcode_snykcode_issue_9270.sarif.json") else {
+        return;
+    };
+    let work = Workdir::new("ingest");
+    let report = work.path("report.sarif");
+    std::fs::write(&report, &bytes).unwrap();
+    let (total, suppressed) = sarif_result_counts(&bytes);
+
+    let first = work.json(&["ingest", path_str(&report), "--json"]);
+    assert_eq!(first["received"], (total - suppressed) as u64);
+    assert!(first["new"].as_u64().unwrap() > 0);
+
+    // Global options work after the subcommand as well as before it.
+    let second = work.json(&["ingest", "--json", "--db", "muster.db", path_str(&report)]);
+    assert_eq!(
+        (second["new"].as_u64(), second["resolved"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let mut log: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    log["runs"][0]["results"].as_array_mut().unwrap().pop();
+    let smaller = work.path("smaller.sarif");
+    std::fs::write(&smaller, serde_json::to_vec(&log).unwrap()).unwrap();
+    let third = work.json(&["--json", "ingest", path_str(&smaller)]);
+    assert_eq!(third["resolved"], 1);
+    assert_eq!(third["received"], (total - suppressed - 1) as u64);
+}
+
+#[test]
+fn findings_and_outbox_list_what_the_pipeline_did() {
+    let Some(dir) = samples_dir() else { return };
+    let work = Workdir::new("listings");
+    let report = dir.join("sarif/codeql_codeQL-output.sarif");
+    work.json(&["ingest", "--json", path_str(&report)]);
+
+    let findings = work.json(&["findings", "--json"]);
+    let findings = findings.as_array().unwrap();
+    assert_eq!(findings.len(), 72);
+    for finding in findings {
+        for field in [
+            "fingerprint",
+            "tool",
+            "rule",
+            "severity",
+            "location",
+            "status",
+            "tier",
+            "owner",
+            "due_at",
+        ] {
+            assert!(!finding[field].is_null(), "{field} missing in {finding}");
+        }
+        assert_eq!(finding["tool"], "CodeQL");
+        assert_eq!(finding["fingerprint"].as_str().unwrap().len(), 32);
+    }
+    let p2 = work.json(&["findings", "--json", "--tier", "P2"]);
+    assert!(p2.as_array().unwrap().iter().all(|f| f["tier"] == "P2"));
+
+    let outbox = work.json(&["outbox", "--json"]);
+    let outbox = outbox.as_array().unwrap();
+    let tickets = outbox.iter().filter(|e| e["kind"] == "ticket").count();
+    let chats = outbox.iter().filter(|e| e["kind"] == "chat").count();
+    assert!(tickets > 0 && tickets == chats, "{tickets} tickets, {chats} messages");
+    assert!(outbox.iter().any(|e| {
+        e["payload"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("muster:group="))
+    }));
+
+    let human = work.muster(&["findings", "--tier", "P2"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("TIER"));
+}
+
+#[test]
+fn a_broken_report_names_the_file_and_position_and_exits_non_zero() {
+    let work = Workdir::new("broken");
+    let report = work.path("broken.sarif");
+    std::fs::write(&report, "{\n  \"version\": \"2.1.0\",\n  \"runs\": [ {\"tool\": \n").unwrap();
+
+    let output = work.muster(&["ingest", path_str(&report)]);
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.sarif"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    let findings = work.json(&["findings", "--json"]);
+    assert_eq!(findings.as_array().unwrap().len(), 0, "nothing stored");
+
+    let missing = work.muster(&["ingest", "no-such-file.sarif"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-file.sarif"));
+}
+
+/// Sends one HTTP/1.1 request and returns (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_accepts_the_same_report_over_http() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let work = Workdir::new("serve");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            path_str(&work.path("served.db")),
+        ])
+        .current_dir(&work.0)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("http://")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .expect("server prints its address");
+
+    let (status, body) = http(&addr, "POST", "/webhooks/local", &bytes);
+    let (bad_status, bad_body) = http(&addr, "POST", "/webhooks/local", b"{\"runs\": [");
+    let (health, _) = http(&addr, "GET", "/healthz", b"");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    assert_eq!(status, 202, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(
+        (summary["received"].as_u64(), summary["new"].as_u64()),
+        (Some(72), Some(72))
+    );
+    assert_eq!(bad_status, 400);
+    let error: serde_json::Value = serde_json::from_str(bad_body.trim()).unwrap();
+    assert_eq!(error["error"]["code"], "malformed_report");
+    assert_eq!(health, 200);
+}

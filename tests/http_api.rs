@@ -1,0 +1,204 @@
+//! The HTTP API through the real router over the real embedded pipeline: a webhook answers the
+//! same summary as the CLI, and bad input gets a 4xx JSON error and stores nothing.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use muster_core::ports::{FindingFilter, FindingStore};
+use muster_http::{DEFAULT_BODY_LIMIT, HttpConfig, router};
+use muster_tests::{TestPipeline, pipeline_at, sample, sarif_result_counts};
+use tower::ServiceExt as _;
+
+fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
+    router(
+        Arc::clone(pipeline),
+        HttpConfig {
+            config: Arc::clone(&pipeline.config),
+            body_limit,
+        },
+    )
+}
+
+async fn call(app: axum::Router, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = app.oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("body is JSON: {bytes:?}"));
+    (status, json)
+}
+
+fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+async fn stored(pipeline: &TestPipeline) -> usize {
+    pipeline
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn webhook_accepts_a_report_with_the_ingest_summary() {
+    let Some(bytes) = sample("sarif/semgrep_issue_10191.sarif.json") else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+    let (total, suppressed) = sarif_result_counts(&bytes);
+
+    let (status, body) = call(
+        app(&pipeline, DEFAULT_BODY_LIMIT),
+        post("/webhooks/local", bytes.clone()),
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["received"], (total - suppressed) as u64);
+    assert_eq!(
+        body["new"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(),
+        total as u64
+    );
+    assert!(body["run_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(stored(&pipeline).await as u64, body["new"].as_u64().unwrap());
+
+    // The same report again: nothing new, nothing resolved.
+    let (status, body) = call(app(&pipeline, DEFAULT_BODY_LIMIT), post("/webhooks/local", bytes)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!((body["new"].as_u64(), body["resolved"].as_u64()), (Some(0), Some(0)));
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted() {
+    let Some(bytes) = sample("sarif/eslint_eslint.sarif") else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&bytes).unwrap();
+    let request = Request::post("/webhooks/local")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(encoder.finish().unwrap()))
+        .unwrap();
+
+    let (status, body) = call(app(&pipeline, DEFAULT_BODY_LIMIT), request).await;
+
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["received"], 4);
+}
+
+/// Bad requests: each answers its status and error code, and leaves the store empty.
+#[tokio::test]
+async fn bad_requests_get_json_errors_and_store_nothing() {
+    let truncated_gzip = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(br#"{"version":"2.1.0","runs":[]}"#).unwrap();
+        let mut bytes = encoder.finish().unwrap();
+        bytes.truncate(bytes.len() / 2);
+        bytes
+    };
+    let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
+        (
+            "malformed JSON",
+            post("/webhooks/local", "{\"runs\": [}"),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "empty body",
+            post("/webhooks/local", ""),
+            StatusCode::BAD_REQUEST,
+            "empty_report",
+        ),
+        (
+            "not a known format",
+            post("/webhooks/local", "{\"hello\": 1}"),
+            StatusCode::BAD_REQUEST,
+            "unrecognized_report",
+        ),
+        (
+            "result with wrong types",
+            post(
+                "/webhooks/local",
+                r#"{"runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":5}]}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "tool without a name",
+            post("/webhooks/local", r#"{"runs":[{"tool":{"driver":{}},"results":[]}]}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "unknown source",
+            post("/webhooks/nobody", "{}"),
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+        ),
+        (
+            "unknown path",
+            post("/nothing-here", "{}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            Request::get("/webhooks/local").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "truncated gzip",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from(truncated_gzip))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_encoding",
+        ),
+        (
+            "unsupported encoding",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_ENCODING, "br")
+                .body(Body::from("{}"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+        ),
+        (
+            "oversized body",
+            post("/webhooks/local", vec![b' '; 4096]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (name, request, want_status, want_code) in cases {
+        let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+        let (status, body) = call(app(&pipeline, 1024), request).await;
+        assert_eq!(status, want_status, "{name}: {body}");
+        assert_eq!(body["error"]["code"], want_code, "{name}: {body}");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: {body}"
+        );
+        assert_eq!(stored(&pipeline).await, 0, "{name} stored something");
+        assert!(pipeline.queue.is_empty(), "{name} queued work");
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+    let request = Request::get("/healthz").body(Body::empty()).unwrap();
+    let (status, body) = call(app(&pipeline, DEFAULT_BODY_LIMIT), request).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+}

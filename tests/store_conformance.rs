@@ -1,0 +1,247 @@
+//! One conformance suite for the `Store` port, instantiated per backend, so adapters cannot
+//! drift apart. SQLite runs here; the DynamoDB adapter joins with the AWS work.
+
+use std::sync::Arc;
+
+use muster_core::messages::Message;
+use muster_core::model::{
+    AssetKey, Detection, Finding, FindingKind, Fingerprint, GroupKey, Location, Risk, ScanRun, ScopeKey, Severity,
+    SourceName, Status, TeamId, Ticket, TicketState, Tier, Tool, Triage,
+};
+use muster_core::ports::{DeadLetter, FindingFilter, FindingStore, OutboxEntry, Store, StoreError};
+use muster_local::SqliteStore;
+use muster_tests::at;
+
+fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Finding {
+    let asset = AssetKey::parse("github.com/acme/shop").unwrap();
+    let owner = TeamId::parse("payments").unwrap();
+    Finding {
+        detection: Detection {
+            fingerprint: Fingerprint::from_bytes([n; 16]),
+            kind: FindingKind::Code,
+            rule_id: Some(Arc::from(format!("rule-{n}").as_str())),
+            vuln_ids: vec![],
+            title: format!("finding {n}"),
+            description: None,
+            severity,
+            cvss: None,
+            location: Location::Source {
+                path: "src/main.rs".into(),
+                line: Some(u32::from(n)),
+            },
+            fix: None,
+            help_uri: None,
+            suppressed: false,
+        },
+        tool: Tool {
+            name: "CodeQL".into(),
+            version: Some("2.5.4".into()),
+        },
+        seen_by: vec![ScopeKey::new(&SourceName::parse("ci").unwrap(), "CodeQL", &asset)],
+        status,
+        first_seen: at("2026-11-01T10:00:00Z"),
+        last_seen: at("2026-11-01T10:00:00Z"),
+        resolved_at: None,
+        triage: tier.map(|tier| Triage {
+            risk: Risk {
+                score: 50,
+                tier,
+                evidence: vec!["severity high".into()],
+            },
+            group: GroupKey::new(&owner, &asset, "rule:x"),
+            owner: owner.clone(),
+            due_at: at("2026-12-01T10:00:00Z"),
+        }),
+        asset,
+    }
+}
+
+async fn findings_round_trip_and_filter(store: impl Store) {
+    let a = finding(1, Severity::High, Some(Tier::P2), Status::Open);
+    let b = finding(2, Severity::Low, Some(Tier::P4), Status::Resolved);
+    let c = finding(3, Severity::Critical, None, Status::Open);
+    store.save_findings(&[a.clone(), b.clone(), c.clone()]).await.unwrap();
+
+    let got = store
+        .findings(&[b.fingerprint(), Fingerprint::from_bytes([9; 16]), a.fingerprint()])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![b.clone(), a.clone()],
+        "unknown fingerprints are left out, order follows the request"
+    );
+
+    let all = store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], a, "most urgent tier first");
+
+    let open = store
+        .list_findings(&FindingFilter {
+            open_only: true,
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    let p4 = store
+        .list_findings(&FindingFilter {
+            tier: Some(Tier::P4),
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p4, vec![b.clone()]);
+    let owned = store
+        .list_findings(&FindingFilter {
+            owner: Some(TeamId::parse("payments").unwrap()),
+            status: Some(Status::Open),
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(owned, vec![a.clone()]);
+
+    // Saving again replaces, never duplicates.
+    let mut a2 = a.clone();
+    a2.status = Status::Acknowledged;
+    store.save_findings(&[a2.clone()]).await.unwrap();
+    assert_eq!(store.findings(&[a.fingerprint()]).await.unwrap(), vec![a2]);
+    assert_eq!(store.list_findings(&FindingFilter::default()).await.unwrap().len(), 3);
+
+    let group = a.group().unwrap();
+    let members = store.group_findings(group).await.unwrap();
+    assert_eq!(members.len(), 2, "a and b share the group; c is untriaged");
+}
+
+async fn latest_run_is_replaced_whole(store: impl Store) {
+    let scope = ScopeKey::from_stored("ci|CodeQL|github.com/acme/shop".into());
+    assert!(store.latest_run(&scope).await.unwrap().is_none());
+    let first = ScanRun {
+        id: "run-1".into(),
+        scope: scope.clone(),
+        at: at("2026-11-01T10:00:00Z"),
+        received: 2,
+        digest: [7; 16],
+        fingerprints: vec![Fingerprint::from_bytes([1; 16]), Fingerprint::from_bytes([2; 16])],
+    };
+    store.record_run(&first).await.unwrap();
+    assert_eq!(store.latest_run(&scope).await.unwrap(), Some(first.clone()));
+    let second = ScanRun {
+        id: "run-2".into(),
+        at: at("2026-11-02T10:00:00Z"),
+        received: 0,
+        digest: [8; 16],
+        fingerprints: vec![],
+        ..first
+    };
+    store.record_run(&second).await.unwrap();
+    assert_eq!(store.latest_run(&scope).await.unwrap(), Some(second));
+}
+
+async fn a_ticket_can_be_claimed_once(store: impl Store) {
+    let group = GroupKey::parse("payments/github.com/acme/shop/rule:x").unwrap();
+    let claim = Ticket {
+        group: group.clone(),
+        tracker: "outbox".into(),
+        key: None,
+        url: None,
+        state: TicketState::Claimed,
+        digest: None,
+        updated_at: at("2026-11-01T10:00:00Z"),
+    };
+    store.claim_ticket(&claim).await.unwrap();
+    let again = store.claim_ticket(&claim).await.unwrap_err();
+    assert!(matches!(again, StoreError::AlreadyExists { .. }), "{again}");
+
+    let open = Ticket {
+        key: Some("OUTBOX-1".into()),
+        state: TicketState::Open,
+        digest: Some("abc".into()),
+        ..claim
+    };
+    store.save_ticket(&open).await.unwrap();
+    assert_eq!(store.ticket(&group).await.unwrap(), Some(open.clone()));
+    assert_eq!(store.tickets().await.unwrap(), vec![open]);
+}
+
+async fn outbox_records_each_dedupe_key_once(store: impl Store) {
+    let entry = OutboxEntry {
+        id: 0,
+        kind: "chat".into(),
+        action: "post".into(),
+        target: "#payments".into(),
+        dedupe_key: "chat:opened:g:1".into(),
+        payload: serde_json::json!({"text": "hello"}),
+        created_at: at("2026-11-01T10:00:00Z"),
+    };
+    let (id, inserted) = store.append_outbox(&entry).await.unwrap();
+    assert!(inserted);
+    let (again, inserted) = store.append_outbox(&entry).await.unwrap();
+    assert_eq!((again, inserted), (id, false));
+    let listed = store.outbox().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0], OutboxEntry { id, ..entry });
+}
+
+async fn dead_letters_keep_message_and_error(store: impl Store) {
+    let letter = DeadLetter {
+        message: Message::Ticket {
+            group: GroupKey::parse("a/b/c").unwrap(),
+        },
+        error: "sink: rejected: project not found".into(),
+        attempts: 5,
+        failed_at: at("2026-11-01T10:00:00Z"),
+    };
+    store.record_dead_letter(&letter).await.unwrap();
+    assert_eq!(store.dead_letters().await.unwrap(), vec![letter]);
+}
+
+macro_rules! conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn findings_round_trip_and_filter() {
+                super::findings_round_trip_and_filter($make).await;
+            }
+            #[tokio::test]
+            async fn latest_run_is_replaced_whole() {
+                super::latest_run_is_replaced_whole($make).await;
+            }
+            #[tokio::test]
+            async fn a_ticket_can_be_claimed_once() {
+                super::a_ticket_can_be_claimed_once($make).await;
+            }
+            #[tokio::test]
+            async fn outbox_records_each_dedupe_key_once() {
+                super::outbox_records_each_dedupe_key_once($make).await;
+            }
+            #[tokio::test]
+            async fn dead_letters_keep_message_and_error() {
+                super::dead_letters_keep_message_and_error($make).await;
+            }
+        }
+    };
+}
+
+conformance!(sqlite, SqliteStore::open_in_memory().unwrap());
+
+/// The file-backed store keeps everything across reopen (WAL mode, migrations applied once).
+#[tokio::test]
+async fn sqlite_file_survives_reopen() {
+    let dir = std::env::temp_dir().join(format!("muster-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("muster.db");
+    let _ = std::fs::remove_file(&path);
+    let a = finding(1, Severity::High, Some(Tier::P2), Status::Open);
+    SqliteStore::open(&path)
+        .unwrap()
+        .save_findings(std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.findings(&[a.fingerprint()]).await.unwrap(), vec![a]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
