@@ -199,16 +199,19 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
     };
     let ctx = ParseContext::for_source(source.clone());
     for path in &args.files {
+        let started = std::time::Instant::now();
         let bytes = read_report(path)?;
         let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
         spinner.enable_steady_tick(Duration::from_millis(120));
         spinner.set_message(format!("parsing {}", path.display()));
         let report = parse_report(&bytes, format, &ctx).with_context(|| format!("{}", path.display()))?;
         drop(bytes); // the report owns what it needs; never hold a large file twice
+        tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "parsed");
         spinner.set_message(format!("storing {} results", report.detection_count()));
         let summary = apply_report(&pipeline.store, &pipeline.queue, &pipeline.clock, &source, report)
             .await
             .with_context(|| format!("cannot ingest {}", path.display()))?;
+        tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "stored");
         let drained = pipeline
             .queue
             .drain(pipeline, |report, waiting| {
@@ -219,6 +222,7 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
             })
             .await;
         spinner.finish_and_clear();
+        tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), ?drained, "pipeline done");
         print_summary(path, &summary, json)?;
         if drained.dead_lettered > 0 {
             bail!(

@@ -241,7 +241,9 @@ mod tests {
         let err = Config::from_toml("[sla]\nP1 = 40\n", "m.toml").unwrap_err().to_string();
         assert!(err.contains("more urgent"), "{err}");
 
-        let err = Config::from_toml("[triage]\nowner = \"x\"\n", "m.toml").unwrap_err().to_string();
+        let err = Config::from_toml("[triage]\nowner = \"x\"\n", "m.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{err}");
     }
 }

@@ -85,7 +85,13 @@ impl Severity {
             "medium" | "moderate" | "warning" | "warn" => Self::Medium,
             "low" | "note" | "minor" => Self::Low,
             "info" | "informational" | "none" | "negligible" | "unknown" => Self::Info,
-            _ => return Err(InvalidValue::new("severity", text, "expected critical, high, medium, low or info")),
+            _ => {
+                return Err(InvalidValue::new(
+                    "severity",
+                    text,
+                    "expected critical, high, medium, low or info",
+                ));
+            }
         })
     }
 
@@ -185,7 +191,10 @@ pub enum Status {
 impl Status {
     /// Open statuses are the ones that keep a ticket open and an SLA clock running.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Open | Self::Acknowledged | Self::RiskAccepted | Self::Reopened)
+        matches!(
+            self,
+            Self::Open | Self::Acknowledged | Self::RiskAccepted | Self::Reopened
+        )
     }
 
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
@@ -439,7 +448,11 @@ impl fmt::Display for Location {
         match self {
             Self::Source { path, line: Some(line) } => write!(f, "{path}:{line}"),
             Self::Source { path, line: None } => f.write_str(path),
-            Self::Package { name, version: Some(version), .. } => write!(f, "{name}@{version}"),
+            Self::Package {
+                name,
+                version: Some(version),
+                ..
+            } => write!(f, "{name}@{version}"),
             Self::Package { name, .. } => f.write_str(name),
             Self::Resource { id } => f.write_str(id),
             Self::Unspecified => f.write_str("-"),
@@ -596,7 +609,11 @@ impl TicketState {
             "claimed" => Ok(Self::Claimed),
             "open" => Ok(Self::Open),
             "closed" => Ok(Self::Closed),
-            _ => Err(InvalidValue::new("ticket state", text, "expected claimed, open or closed")),
+            _ => Err(InvalidValue::new(
+                "ticket state",
+                text,
+                "expected claimed, open or closed",
+            )),
         }
     }
 }
@@ -686,7 +703,10 @@ mod tests {
             description: None,
             severity: Severity::High,
             cvss: None,
-            location: Location::Source { path: "a.rs".into(), line: Some(3) },
+            location: Location::Source {
+                path: "a.rs".into(),
+                line: Some(3),
+            },
             fix: None,
             help_uri: None,
             suppressed: false,

@@ -52,8 +52,17 @@ impl<S: OutboxStore> OutboxTickets<S> {
             draft.group,
             draft.revision.timestamp_micros()
         );
-        let entry = entry("ticket", action, draft.owner.as_str(), dedupe, draft_payload(draft, Some(ticket)));
-        self.0.append_outbox(&entry).await.map_err(|e| SinkError::Unknown(e.into()))?;
+        let entry = entry(
+            "ticket",
+            action,
+            draft.owner.as_str(),
+            dedupe,
+            draft_payload(draft, Some(ticket)),
+        );
+        self.0
+            .append_outbox(&entry)
+            .await
+            .map_err(|e| SinkError::Unknown(e.into()))?;
         Ok(())
     }
 }
@@ -65,8 +74,18 @@ impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
 
     async fn create(&self, draft: &TicketDraft) -> Result<TicketRef, SinkError> {
         let dedupe = format!("ticket:create:{}", draft.group);
-        let entry = entry("ticket", "create", draft.owner.as_str(), dedupe, draft_payload(draft, None));
-        let (id, _) = self.0.append_outbox(&entry).await.map_err(|e| SinkError::Unknown(e.into()))?;
+        let entry = entry(
+            "ticket",
+            "create",
+            draft.owner.as_str(),
+            dedupe,
+            draft_payload(draft, None),
+        );
+        let (id, _) = self
+            .0
+            .append_outbox(&entry)
+            .await
+            .map_err(|e| SinkError::Unknown(e.into()))?;
         Ok(TicketRef {
             key: format!("{KEY_PREFIX}{id}"),
             url: None,
@@ -104,7 +123,10 @@ impl<S: OutboxStore> ChatSink for OutboxChat<S> {
             format!("chat:{}", message.dedupe_key),
             json!({ "channel": message.channel, "text": message.text }),
         );
-        self.0.append_outbox(&entry).await.map_err(|e| SinkError::Unknown(e.into()))?;
+        self.0
+            .append_outbox(&entry)
+            .await
+            .map_err(|e| SinkError::Unknown(e.into()))?;
         Ok(())
     }
 }

@@ -94,7 +94,13 @@ mod tests {
     fn due_date_adds_tier_days() {
         let config = Config::default();
         let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
-        assert_eq!(due_at(start, Tier::P1, &config).to_rfc3339(), "2026-01-08T00:00:00+00:00");
-        assert_eq!(due_at(start, Tier::P4, &config).to_rfc3339(), "2026-06-30T00:00:00+00:00");
+        assert_eq!(
+            due_at(start, Tier::P1, &config).to_rfc3339(),
+            "2026-01-08T00:00:00+00:00"
+        );
+        assert_eq!(
+            due_at(start, Tier::P4, &config).to_rfc3339(),
+            "2026-06-30T00:00:00+00:00"
+        );
     }
 }

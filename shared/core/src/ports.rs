@@ -62,18 +62,12 @@ pub struct FindingFilter {
 
 pub trait FindingStore: Send + Sync {
     /// The stored findings among `fingerprints`; unknown ones are left out.
-    fn findings(
-        &self,
-        fingerprints: &[Fingerprint],
-    ) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+    fn findings(&self, fingerprints: &[Fingerprint]) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
 
     /// Inserts or replaces whole findings, atomically for the batch where the backend can.
     fn save_findings(&self, findings: &[Finding]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn list_findings(
-        &self,
-        filter: &FindingFilter,
-    ) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+    fn list_findings(&self, filter: &FindingFilter) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
 
     /// Every finding triaged into `group`, open or not.
     fn group_findings(&self, group: &GroupKey) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
@@ -145,7 +139,11 @@ impl<T: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore> S
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("queue rejected {failed} of {total} messages: {reason}")]
-    Rejected { failed: usize, total: usize, reason: String },
+    Rejected {
+        failed: usize,
+        total: usize,
+        reason: String,
+    },
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use muster_core::messages::Message;
+use muster_core::model::Fingerprint;
 use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, TicketSink};
 use muster_core::services::Pipeline;
 use tokio::sync::Notify;
@@ -50,6 +51,38 @@ struct Pending {
     /// Messages waiting (not in flight): a second identical one is redundant, since every stage
     /// is idempotent and reads current state when it runs.
     waiting: HashSet<Message>,
+}
+
+/// Fingerprints one local triage run may take: SQS carries 100 per message, but in one process
+/// a bigger batch turns hundreds of small transactions into a few large ones.
+const LOCAL_TRIAGE_BATCH: usize = 5_000;
+
+/// Moves the fingerprints of other ready, first-attempt triage messages into `into`.
+fn absorb_ready_triage(pending: &mut Pending, into: &mut Vec<Fingerprint>, now: Instant) {
+    let mut index = 0;
+    while index < pending.queue.len() && into.len() < LOCAL_TRIAGE_BATCH {
+        let candidate = &pending.queue[index];
+        let absorbable = candidate.attempts == 0
+            && candidate.not_before <= now
+            && matches!(&candidate.message, Message::Triage { fingerprints } if into.len() + fingerprints.len() <= LOCAL_TRIAGE_BATCH);
+        if absorbable {
+            let envelope = pending.queue.remove(index).expect("index is in bounds");
+            pending.waiting.remove(&envelope.message);
+            if let Message::Triage { fingerprints } = envelope.message {
+                into.extend(fingerprints);
+            }
+        } else {
+            index += 1;
+        }
+    }
+}
+
+fn stage_rank(message: &Message) -> u8 {
+    match message {
+        Message::Triage { .. } => 0,
+        Message::Ticket { .. } => 1,
+        Message::Notify { .. } => 2,
+    }
 }
 
 /// A cloneable handle to one in-process queue.
@@ -108,15 +141,26 @@ impl LocalQueue {
         }
     }
 
-    /// The next message whose time has come, or how long until one will be ready.
+    /// The next message whose time has come — earliest pipeline stage first, so a group's
+    /// ticket is synced once after all of its findings are triaged rather than after each
+    /// batch — or when one will be ready.
     fn pop_ready(&self) -> Result<Envelope, Option<Instant>> {
         let mut pending = self.lock();
         let now = Instant::now();
-        let ready = pending.queue.iter().position(|e| e.not_before <= now);
+        let ready = pending
+            .queue
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.not_before <= now)
+            .min_by_key(|(index, e)| (stage_rank(&e.message), *index))
+            .map(|(index, _)| index);
         match ready {
             Some(index) => {
-                let envelope = pending.queue.remove(index).expect("index was just found");
+                let mut envelope = pending.queue.remove(index).expect("index was just found");
                 pending.waiting.remove(&envelope.message);
+                if let Message::Triage { fingerprints } = &mut envelope.message {
+                    absorb_ready_triage(&mut pending, fingerprints, now);
+                }
                 Ok(envelope)
             }
             None => Err(pending.queue.iter().map(|e| e.not_before).min()),
@@ -220,6 +264,39 @@ mod tests {
         assert_eq!(policy.backoff(2), Duration::from_millis(200));
         assert_eq!(policy.backoff(4), Duration::from_millis(800));
         assert_eq!(policy.backoff(9), Duration::from_secs(1));
+    }
+
+    fn fingerprints(range: std::ops::Range<u8>) -> Vec<Fingerprint> {
+        range.map(|n| Fingerprint::from_bytes([n; 16])).collect()
+    }
+
+    #[tokio::test]
+    async fn earlier_stages_run_first_and_ready_triage_batches_merge() {
+        let queue = LocalQueue::default();
+        let group = muster_core::GroupKey::parse("t/a/rule:x").unwrap();
+        queue
+            .send(vec![
+                Message::Ticket { group: group.clone() },
+                Message::Triage {
+                    fingerprints: fingerprints(0..3),
+                },
+                Message::Triage {
+                    fingerprints: fingerprints(3..5),
+                },
+            ])
+            .await
+            .unwrap();
+
+        let first = queue.pop_ready().ok().unwrap();
+        assert_eq!(
+            first.message,
+            Message::Triage {
+                fingerprints: fingerprints(0..5)
+            }
+        );
+        let second = queue.pop_ready().ok().unwrap();
+        assert_eq!(second.message, Message::Ticket { group });
+        assert!(queue.is_empty());
     }
 
     #[tokio::test]

@@ -113,6 +113,10 @@ impl SqliteStore {
 
     fn prepare(mut conn: Connection) -> anyhow::Result<Self> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 32 MiB of page cache (default 2 MiB): a large scan's lookups and upserts otherwise
+        // re-read the same B-tree pages from the OS hundreds of thousands of times.
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate(&mut conn)?;

@@ -30,9 +30,7 @@ impl Format {
         match name.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(None),
             "sarif" => Ok(Some(Self::Sarif)),
-            other => Err(ParseError::UnknownFormatName {
-                name: other.to_owned(),
-            }),
+            other => Err(ParseError::UnknownFormatName { name: other.to_owned() }),
         }
     }
 
@@ -74,10 +72,7 @@ impl ParseContext {
     pub fn for_source(source: SourceName) -> Self {
         let default_asset = AssetKey::parse(source.as_str())
             .expect("a source name is always a valid asset key (subset of its characters)");
-        Self {
-            source,
-            default_asset,
-        }
+        Self { source, default_asset }
     }
 }
 
@@ -95,11 +90,7 @@ impl Report {
 }
 
 /// Parses a report of a known format, or detects it when `format` is `None`.
-pub fn parse_report(
-    bytes: &[u8],
-    format: Option<Format>,
-    ctx: &ParseContext,
-) -> Result<Report, ParseError> {
+pub fn parse_report(bytes: &[u8], format: Option<Format>, ctx: &ParseContext) -> Result<Report, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -132,31 +123,18 @@ pub enum ParseError {
         item: Option<String>,
     },
     #[error("{format}: {message}")]
-    Schema {
-        format: &'static str,
-        message: String,
-    },
+    Schema { format: &'static str, message: String },
 }
 
 impl ParseError {
     /// Maps a JSON error at `base + error.offset()` of `bytes` to a line and column of the
     /// whole report.
-    pub(crate) fn syntax(
-        format: &'static str,
-        bytes: &[u8],
-        base: usize,
-        error: &sonic_rs::Error,
-    ) -> Self {
+    pub(crate) fn syntax(format: &'static str, bytes: &[u8], base: usize, error: &sonic_rs::Error) -> Self {
         let offset = (base + error.offset()).min(bytes.len());
         let (line, column) = position_of(bytes, offset);
         let message = error.to_string();
         // sonic-rs appends its own position and an excerpt; keep only the description.
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .trim()
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).trim().to_owned();
         Self::Syntax {
             format,
             message,

@@ -15,6 +15,9 @@ use crate::messages::Message;
 use crate::model::{AssetKey, Detection, Finding, Fingerprint, ScanRun, ScopeKey, SourceName, Status, Tool};
 use crate::ports::{Clock, FindingStore, Queue, RunStore};
 
+/// Findings written per store call during ingest.
+const SAVE_BATCH: usize = 2_000;
+
 /// One report to ingest.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestRequest<'a> {
@@ -244,7 +247,12 @@ impl ScopeIngest<'_> {
             }
         }
 
-        store.save_findings(&changed).await?;
+        // Bounded batches keep the serialized rows of a huge first scan out of memory at once;
+        // the run is recorded last, so a failure part-way is repaired by the next delivery.
+        for batch in changed.chunks(SAVE_BATCH) {
+            store.save_findings(batch).await?;
+        }
+        drop(changed);
         to_ticket.sort();
         to_ticket.dedup();
         let messages: Vec<Message> = Message::triage_batches(&to_triage)

@@ -37,9 +37,7 @@ impl PipelineError {
     /// Delay a retry should wait, when the error says so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Sink(SinkError::RateLimited { retry_after }) | Self::Busy { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::Sink(SinkError::RateLimited { retry_after }) | Self::Busy { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

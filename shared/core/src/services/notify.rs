@@ -44,10 +44,7 @@ where
             "[{}] Reopened {ticket_name}: {} — a scanner sees it again",
             group.tier, group.title
         ),
-        TicketEvent::Closed => format!(
-            "Closed {ticket_name}: {} — no scanner reports it any more",
-            group.title
-        ),
+        TicketEvent::Closed => format!("Closed {ticket_name}: {} — no scanner reports it any more", group.title),
     };
     chat.post(&ChatMessage {
         channel: format!("#{}", group.owner),

@@ -126,7 +126,11 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
         body,
         tier: group.tier,
         due_at: group.due_at,
-        labels: vec!["security".into(), "muster".into(), group.tier.as_str().to_ascii_lowercase()],
+        labels: vec![
+            "security".into(),
+            "muster".into(),
+            group.tier.as_str().to_ascii_lowercase(),
+        ],
         digest: hex::encode(&hasher.finalize()[..8]),
         revision,
     }
@@ -202,11 +206,29 @@ where
         }
         (TicketState::Open, false) => {
             sink.close(&reference(&ticket)?, &draft).await?;
-            transition(store, queue, ticket, TicketState::Closed, TicketEvent::Closed, &draft, now).await
+            transition(
+                store,
+                queue,
+                ticket,
+                TicketState::Closed,
+                TicketEvent::Closed,
+                &draft,
+                now,
+            )
+            .await
         }
         (TicketState::Closed, true) => {
             sink.reopen(&reference(&ticket)?, &draft).await?;
-            transition(store, queue, ticket, TicketState::Open, TicketEvent::Reopened, &draft, now).await
+            transition(
+                store,
+                queue,
+                ticket,
+                TicketState::Open,
+                TicketEvent::Reopened,
+                &draft,
+                now,
+            )
+            .await
         }
         (TicketState::Closed, false) => Ok(()),
     }
@@ -267,6 +289,8 @@ fn reference(ticket: &Ticket) -> Result<TicketRef, PipelineError> {
         .key
         .clone()
         .ok_or_else(|| StoreError::Corrupt(format!("ticket for {} has no key", ticket.group)))?;
-    Ok(TicketRef { key, url: ticket.url.clone() })
+    Ok(TicketRef {
+        key,
+        url: ticket.url.clone(),
+    })
 }
-
