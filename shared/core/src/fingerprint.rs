@@ -57,6 +57,41 @@ pub fn dependency(vuln_id: &str, package: &str, asset: &AssetKey) -> Fingerprint
     builder.finish()
 }
 
+/// Tells apart results that share an anchor-based fingerprint but sit on different lines (the
+/// same snippet twice in one file, or a tool that reports only a message).
+///
+/// `items` holds (base fingerprint, line) per eligible result. Within each base fingerprint the
+/// distinct lines are ranked in order; the first keeps the base, the k-th gets `k` mixed in.
+/// Moving code keeps the order, so fingerprints survive a shift; two results on the same line
+/// stay duplicates.
+pub fn rank_repeated(items: &mut [(Fingerprint, Option<u32>)]) {
+    use std::collections::HashMap;
+
+    let mut lines: HashMap<Fingerprint, Vec<Option<u32>>> = HashMap::new();
+    for (fingerprint, line) in items.iter() {
+        lines.entry(*fingerprint).or_default().push(*line);
+    }
+    lines.retain(|_, lines| {
+        lines.sort_unstable();
+        lines.dedup();
+        lines.len() > 1
+    });
+    if lines.is_empty() {
+        return;
+    }
+    for (fingerprint, line) in items.iter_mut() {
+        let Some(distinct) = lines.get(fingerprint) else {
+            continue;
+        };
+        let rank = distinct.binary_search(line).unwrap_or_default();
+        if rank > 0 {
+            let mut builder = FingerprintBuilder::new("occurrence/v1");
+            builder.part(&fingerprint.to_hex()).part(&rank.to_string());
+            *fingerprint = builder.finish();
+        }
+    }
+}
+
 /// Collapses whitespace runs so re-indented code keeps its anchor.
 pub fn normalize_anchor(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -94,6 +129,23 @@ mod tests {
             dependency("CVE-2024-1", "openssl", &asset()),
             dependency("CVE-2024-1", "libssl", &asset())
         );
+    }
+
+    #[test]
+    fn repeated_anchors_on_different_lines_stay_apart_and_survive_a_shift() {
+        let base = code("t", "r", &asset(), "a.py", "snippet:eval(x)");
+        let other = code("t", "r", &asset(), "b.py", "snippet:eval(x)");
+        let mut before = vec![(base, Some(10)), (other, Some(3)), (base, Some(40)), (base, Some(10))];
+        let mut shifted = vec![(base, Some(20)), (other, Some(3)), (base, Some(50)), (base, Some(20))];
+        rank_repeated(&mut before);
+        rank_repeated(&mut shifted);
+
+        assert_eq!(before[0].0, base, "the first occurrence keeps the base fingerprint");
+        assert_eq!(before[1].0, other, "a fingerprint seen once is untouched");
+        assert_ne!(before[2].0, base, "a second line gets its own fingerprint");
+        assert_eq!(before[3].0, before[0].0, "same line twice is a duplicate");
+        let fingerprints = |items: &[(Fingerprint, Option<u32>)]| items.iter().map(|i| i.0).collect::<Vec<_>>();
+        assert_eq!(fingerprints(&before), fingerprints(&shifted));
     }
 
     #[test]

@@ -20,7 +20,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE findings (
-    fingerprint BLOB PRIMARY KEY,
+    id          INTEGER PRIMARY KEY,
+    fingerprint BLOB NOT NULL UNIQUE,
     status      TEXT NOT NULL,
     is_open     INTEGER NOT NULL,
     severity    TEXT NOT NULL,
@@ -31,7 +32,7 @@ CREATE TABLE findings (
     asset       TEXT NOT NULL,
     first_seen  TEXT NOT NULL,
     body        TEXT NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX findings_group ON findings(group_key);
 CREATE INDEX findings_owner ON findings(owner, is_open);
 CREATE INDEX findings_open_due ON findings(due_at) WHERE is_open = 1;

@@ -36,6 +36,7 @@ impl Format {
 
     /// Guesses the format from the first bytes and top-level keys of a report.
     pub fn detect(bytes: &[u8]) -> Result<Self, ParseError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let head = &bytes[..bytes.len().min(64 * 1024)];
         let first = head.iter().find(|b| !b.is_ascii_whitespace());
         if first == Some(&b'{') && contains(head, b"\"runs\"") {
