@@ -429,18 +429,23 @@ pub enum Location {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<u32>,
     },
-    /// A package inside an image, lock file or host.
-    Package {
-        name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        version: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        path: Option<String>,
-    },
+    /// A package inside an image, lock file or host (boxed: most findings are not packages,
+    /// and a detection should stay small when a report holds hundreds of thousands).
+    Package(Box<PackageLocation>),
     /// A cloud resource (ARN or provider id).
     Resource { id: String },
     /// The scanner named no place more precise than the asset.
     Unspecified,
+}
+
+/// Where a vulnerable package sits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageLocation {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl fmt::Display for Location {
@@ -448,12 +453,10 @@ impl fmt::Display for Location {
         match self {
             Self::Source { path, line: Some(line) } => write!(f, "{path}:{line}"),
             Self::Source { path, line: None } => f.write_str(path),
-            Self::Package {
-                name,
-                version: Some(version),
-                ..
-            } => write!(f, "{name}@{version}"),
-            Self::Package { name, .. } => f.write_str(name),
+            Self::Package(package) => match &package.version {
+                Some(version) => write!(f, "{}@{version}", package.name),
+                None => f.write_str(&package.name),
+            },
             Self::Resource { id } => f.write_str(id),
             Self::Unspecified => f.write_str("-"),
         }
@@ -475,7 +478,7 @@ pub struct Detection {
     pub description: Option<Arc<str>>,
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cvss: Option<Cvss>,
+    pub cvss: Option<Box<Cvss>>,
     pub location: Location,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,

@@ -57,7 +57,7 @@ pub fn due_at(first_seen: DateTime<Utc>, tier: Tier, config: &Config) -> DateTim
 pub fn fix_target(finding: &Finding) -> String {
     let detection = &finding.detection;
     match (&detection.location, detection.kind) {
-        (Location::Package { name, .. }, _) => format!("pkg:{name}"),
+        (Location::Package(package), _) => format!("pkg:{}", package.name),
         (_, FindingKind::Cloud) => format!("finding:{}", detection.fingerprint),
         (_, _) => match detection.rule_id.as_deref() {
             Some(rule) => format!("rule:{rule}"),
