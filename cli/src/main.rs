@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use muster_core::formats::{Format, ParseContext, parse_report};
+use muster_core::formats::{Format, ParseContext, Report, parse_report_with_progress};
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore};
 use muster_core::services::ingest::apply_report;
 use muster_core::{Config, IngestSummary, SourceName, Status, TeamId, Tier};
@@ -70,7 +70,7 @@ struct IngestArgs {
     /// Report format; `auto` detects it from the content.
     #[arg(long, default_value = "auto")]
     format: String,
-    /// Report files.
+    /// Report files (read in place: do not rewrite them while muster reads them).
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -168,27 +168,75 @@ fn progress_bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// Reads a file in chunks so a large report shows progress, into one exactly-sized buffer.
-fn read_report(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(size, "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})");
-    bar.set_message(format!("reading {}", path.display()));
-    let capacity = usize::try_from(size).context("file too large for this platform")?;
-    let mut bytes = Vec::with_capacity(capacity);
-    let mut chunk = vec![0u8; 4 * 1024 * 1024];
-    loop {
-        let read = file
-            .read(&mut chunk)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if read == 0 {
-            break;
+/// A report's bytes: mapped from disk, or read whole where mapping is not possible (pipes).
+enum ReportBytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl ReportBytes {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let is_file = file.metadata().map(|m| m.is_file() && m.len() > 0).unwrap_or(false);
+        if is_file {
+            // SAFETY: the mapping is only read. If another process truncated the file while we
+            // parse, reads past the new end would fault; scanners write reports before handing
+            // them over, and `muster ingest` documents that the file must not change meanwhile.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                return Ok(Self::Mapped(map));
+            }
         }
-        bytes.extend_from_slice(&chunk[..read]);
-        bar.inc(read as u64);
+        let mut bytes = Vec::new();
+        let mut file = file;
+        file.read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Self::Read(bytes))
     }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Mapped(map) => map,
+            Self::Read(bytes) => bytes,
+        }
+    }
+
+    /// Drops the pages before `offset` from memory; they are re-read from the file if touched
+    /// again, so the report never sits in memory beside everything parsed from it.
+    fn release_before(&self, offset: usize) {
+        const PAGE: usize = 4096;
+        if let Self::Mapped(map) = self {
+            let len = offset.min(map.len()) / PAGE * PAGE;
+            if len > 0 {
+                // SAFETY: for a read-only shared file mapping, MADV_DONTNEED only discards
+                // resident pages; later reads fault them back in from the unchanged file.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, len) };
+            }
+        }
+    }
+}
+
+/// Parses one report file with a progress bar, releasing what the parser is done with.
+fn parse_file(path: &Path, format: Option<Format>, ctx: &ParseContext) -> anyhow::Result<Report> {
+    /// Release mapped pages in steps of this many bytes.
+    const RELEASE_STEP: usize = 16 * 1024 * 1024;
+    let report = ReportBytes::open(path)?;
+    let bytes = report.bytes();
+    let bar = progress_bar(
+        bytes.len() as u64,
+        "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+    );
+    bar.set_message(format!("parsing {}", path.display()));
+    let mut released = 0;
+    let parsed = parse_report_with_progress(bytes, format, ctx, &mut |offset| {
+        bar.set_position(offset as u64);
+        if offset >= released + RELEASE_STEP {
+            report.release_before(offset);
+            released = offset;
+        }
+    });
     bar.finish_and_clear();
-    Ok(bytes)
+    parsed.with_context(|| path.display().to_string())
 }
 
 async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, json: bool) -> anyhow::Result<()> {
@@ -200,12 +248,9 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
     let ctx = ParseContext::for_source(source.clone());
     for path in &args.files {
         let started = std::time::Instant::now();
-        let bytes = read_report(path)?;
+        let report = parse_file(path, format, &ctx)?;
         let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
         spinner.enable_steady_tick(Duration::from_millis(120));
-        spinner.set_message(format!("parsing {}", path.display()));
-        let report = parse_report(&bytes, format, &ctx).with_context(|| format!("{}", path.display()))?;
-        drop(bytes); // the report owns what it needs; never hold a large file twice
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "parsed");
         spinner.set_message(format!("storing {} results", report.detection_count()));
         let summary = apply_report(&pipeline.store, &pipeline.queue, &pipeline.clock, &source, report)

@@ -640,3 +640,27 @@ fn auto_detection_accepts_a_byte_order_mark() {
     let log = b"\xEF\xBB\xBF{\"version\":\"2.1.0\",\"runs\":[]}";
     assert_eq!(Format::detect(log).unwrap(), Format::Sarif);
 }
+
+#[test]
+fn progress_moves_forward_and_ends_at_the_end_of_the_report() {
+    let results: Vec<String> = (0..10_000)
+        .map(|i| format!(r#"{{"ruleId":"r{}","message":{{"text":"hit {i}"}}}}"#, i % 7))
+        .collect();
+    let log = format!(
+        r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"T"}}}},"results":[{}]}}]}}"#,
+        results.join(",")
+    );
+    let ctx = ParseContext::for_source(SourceName::parse("ci").unwrap());
+    let mut seen = Vec::new();
+    let report =
+        muster_core::formats::parse_report_with_progress(log.as_bytes(), None, &ctx, &mut |offset| seen.push(offset))
+            .unwrap();
+
+    assert_eq!(report.detection_count(), 10_000);
+    assert!(
+        seen.len() >= 3,
+        "a 10k-result report reports progress more than once: {seen:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&log.len()));
+}

@@ -92,6 +92,19 @@ impl Report {
 
 /// Parses a report of a known format, or detects it when `format` is `None`.
 pub fn parse_report(bytes: &[u8], format: Option<Format>, ctx: &ParseContext) -> Result<Report, ParseError> {
+    parse_report_with_progress(bytes, format, ctx, &mut |_| {})
+}
+
+/// Like `parse_report`, telling `progress` how many leading bytes of the input the parser is
+/// done with (roughly, and never decreasing within one report). A caller that mapped the file can
+/// release those pages as parsing moves on; the parser may still read rule text before that
+/// point, so such a release must leave the bytes readable (re-read from the file).
+pub fn parse_report_with_progress(
+    bytes: &[u8],
+    format: Option<Format>,
+    ctx: &ParseContext,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Report, ParseError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -100,8 +113,9 @@ pub fn parse_report(bytes: &[u8], format: Option<Format>, ctx: &ParseContext) ->
         None => Format::detect(bytes)?,
     };
     let scans = match format {
-        Format::Sarif => sarif::parse(bytes, ctx)?,
+        Format::Sarif => sarif::parse(bytes, ctx, progress)?,
     };
+    progress(bytes.len());
     Ok(Report { format, scans })
 }
 

@@ -690,8 +690,11 @@ fn is_secret_scanner(tool: &str) -> bool {
 /// RFC 8259 §8.1 lets a parser ignore a byte order mark; .NET and PowerShell tools write one.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Parses a SARIF 2.1.0 log.
-pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
+/// Results between two progress reports.
+const PROGRESS_EVERY: usize = 4096;
+
+/// Parses a SARIF 2.1.0 log; `progress` hears how far into `bytes` the second pass has read.
+pub fn parse(bytes: &[u8], ctx: &ParseContext, progress: &mut dyn FnMut(usize)) -> Result<Vec<Scan>, ParseError> {
     let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
     let log: RawLog<'_> =
         sonic_rs::from_slice(&bytes[base..]).map_err(|e| ParseError::syntax(FORMAT, bytes, base, &e))?;
@@ -702,7 +705,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
     let mut scratch = Scratch::new();
     let mut scans = Vec::with_capacity(runs.len());
     for (run_index, run) in runs.iter().enumerate() {
-        scans.push(parse_run(bytes, run, run_index, ctx, &mut scratch)?);
+        scans.push(parse_run(bytes, run, run_index, ctx, &mut scratch, progress)?);
     }
     Ok(scans)
 }
@@ -729,6 +732,7 @@ fn parse_run<'r>(
     run_index: usize,
     ctx: &ParseContext,
     scratch: &mut Scratch<'r>,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Scan, ParseError> {
     let driver = &run.tool.driver;
     let tool_name = driver.name.trim();
@@ -795,6 +799,9 @@ fn parse_run<'r>(
         let raw = lazy.as_raw_str();
         // The lazy value borrows from `bytes` (`from_slice` never copies its input).
         let offset = (raw.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
+        if result_index % PROGRESS_EVERY == 0 {
+            progress(offset);
+        }
         let result = read_result(&mut Reader::new(raw), scratch).map_err(|e| {
             let at = (offset + e.at).min(bytes.len());
             let (line, column) = position_of(bytes, at);
