@@ -322,8 +322,8 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
         .await
         .context("server failed")?;
     // Let queued work finish before exiting, so nothing accepted is left undone.
-    worker.abort();
-    let report = pipeline.queue.drain(&pipeline, |_, _| {}).await;
-    tracing::info!(?report, "shut down");
+    pipeline.queue.close();
+    worker.await.context("pipeline worker failed")?;
+    tracing::info!("shut down");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! keeps failing, so nothing is dropped silently.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,6 +91,7 @@ fn stage_rank(message: &Message) -> u8 {
 pub struct LocalQueue {
     pending: Arc<Mutex<Pending>>,
     wake: Arc<Notify>,
+    closed: Arc<AtomicBool>,
     policy: RetryPolicy,
 }
 
@@ -112,6 +114,7 @@ impl LocalQueue {
         Self {
             pending: Arc::new(Mutex::new(Pending::default())),
             wake: Arc::new(Notify::new()),
+            closed: Arc::new(AtomicBool::new(false)),
             policy,
         }
     }
@@ -219,7 +222,14 @@ impl LocalQueue {
         }
     }
 
-    /// Drains whenever messages arrive, forever (the server's worker).
+    /// Asks `run` to return once the queue is empty, so a shutting-down server finishes the
+    /// work it accepted instead of cutting a stage off mid-message.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Drains whenever messages arrive, until `close` (the server's worker).
     pub async fn run<S, T, N, C>(&self, pipeline: &Pipeline<S, LocalQueue, T, N, C>)
     where
         S: Store,
@@ -232,6 +242,9 @@ impl LocalQueue {
             let report = self.drain(pipeline, |_, _| {}).await;
             if report != DrainReport::default() {
                 tracing::info!(?report, "queue drained");
+            }
+            if self.closed.load(Ordering::SeqCst) && self.is_empty() {
+                return;
             }
             notified.await;
         }
@@ -297,6 +310,32 @@ mod tests {
         let second = queue.pop_ready().ok().unwrap();
         assert_eq!(second.message, Message::Ticket { group });
         assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_closed_worker_finishes_queued_work_then_returns() {
+        let store = crate::SqliteStore::open_in_memory().unwrap();
+        let pipeline = Pipeline {
+            tickets: muster_core::outbox::OutboxTickets(store.clone()),
+            chat: muster_core::outbox::OutboxChat(store.clone()),
+            store,
+            queue: LocalQueue::default(),
+            clock: muster_core::ports::SystemClock,
+            config: std::sync::Arc::new(muster_core::Config::default()),
+        };
+        pipeline
+            .queue
+            .send(vec![Message::Triage {
+                fingerprints: fingerprints(0..3),
+            }])
+            .await
+            .unwrap();
+        pipeline.queue.close();
+
+        tokio::time::timeout(Duration::from_secs(10), pipeline.queue.run(&pipeline))
+            .await
+            .expect("run returns");
+        assert!(pipeline.queue.is_empty());
     }
 
     #[tokio::test]
