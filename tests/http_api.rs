@@ -18,6 +18,7 @@ fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
         HttpConfig {
             config: Arc::clone(&pipeline.config),
             body_limit,
+            secrets: Default::default(),
         },
     )
 }
@@ -201,4 +202,128 @@ async fn healthz_answers_ok() {
     let request = Request::get("/healthz").body(Body::empty()).unwrap();
     let (status, body) = call(app(&pipeline, DEFAULT_BODY_LIMIT), request).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+}
+
+mod signed_sources {
+    use super::*;
+    use muster_core::Config;
+    use muster_http::Secret;
+    use muster_http::signature::sign;
+
+    const SECRET: &str = "correct horse battery staple";
+
+    fn signed_app(pipeline: &Arc<TestPipeline>) -> axum::Router {
+        let config = Config::from_toml(
+            "[[sources]]\nname = \"ci\"\nsecret_env = \"UNUSED_IN_THIS_TEST\"\n",
+            "test.toml",
+        )
+        .unwrap();
+        router(
+            Arc::clone(pipeline),
+            HttpConfig {
+                config: Arc::new(config),
+                body_limit: DEFAULT_BODY_LIMIT,
+                secrets: [("ci".to_owned(), Secret::new(SECRET))].into_iter().collect(),
+            },
+        )
+    }
+
+    fn signed(body: Vec<u8>, secret: &str, timestamp: i64, gzip: bool) -> Request<Body> {
+        let wire = if gzip {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(&body).unwrap();
+            encoder.finish().unwrap()
+        } else {
+            body
+        };
+        let mut request = Request::post("/webhooks/ci")
+            .header("X-Muster-Signature", sign(&Secret::new(secret), timestamp, &wire))
+            .header("X-Muster-Timestamp", timestamp.to_string());
+        if gzip {
+            request = request.header(header::CONTENT_ENCODING, "gzip");
+        }
+        request.body(Body::from(wire)).unwrap()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[tokio::test]
+    async fn a_correctly_signed_report_is_accepted_plain_or_gzipped() {
+        let Some(bytes) = sample("sarif/eslint_eslint.sarif") else {
+            return;
+        };
+        for gzip in [false, true] {
+            let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+            let (status, body) = call(signed_app(&pipeline), signed(bytes.clone(), SECRET, now(), gzip)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "gzip={gzip}: {body}");
+            assert_eq!(body["received"], 4);
+        }
+    }
+
+    #[tokio::test]
+    async fn unsigned_forged_and_stale_requests_are_refused_and_store_nothing() {
+        let report = br#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":"a","message":{"text":"m"}}]}]}"#.to_vec();
+        let cases = vec![
+            ("unsigned", post("/webhooks/ci", report.clone()), "missing_signature"),
+            (
+                "wrong secret",
+                signed(report.clone(), "guess", now(), false),
+                "bad_signature",
+            ),
+            (
+                "too old",
+                signed(report.clone(), SECRET, now() - 600, false),
+                "stale_timestamp",
+            ),
+            (
+                "from the future",
+                signed(report.clone(), SECRET, now() + 600, false),
+                "stale_timestamp",
+            ),
+            (
+                "body changed after signing",
+                {
+                    let mut request = signed(report.clone(), SECRET, now(), false);
+                    let mut tampered = report.clone();
+                    tampered.push(b' ');
+                    *request.body_mut() = Body::from(tampered);
+                    request
+                },
+                "bad_signature",
+            ),
+            (
+                "not hex",
+                Request::post("/webhooks/ci")
+                    .header("X-Muster-Signature", "sha256=zz")
+                    .header("X-Muster-Timestamp", now().to_string())
+                    .body(Body::from(report.clone()))
+                    .unwrap(),
+                "malformed_signature",
+            ),
+        ];
+        for (name, request, code) in cases {
+            let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+            let (status, body) = call(signed_app(&pipeline), request).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+            assert_eq!(body["error"]["code"], code, "{name}: {body}");
+            assert!(!body.to_string().contains(SECRET), "{name} leaked the secret");
+            assert_eq!(stored(&pipeline).await, 0, "{name} stored something");
+        }
+    }
+
+    #[test]
+    fn a_source_whose_secret_variable_is_unset_refuses_to_start() {
+        let config = Config::from_toml(
+            "[[sources]]\nname = \"ci\"\nsecret_env = \"MUSTER_TEST_SECRET_THAT_IS_NEVER_SET\"\n",
+            "test.toml",
+        )
+        .unwrap();
+        let error = HttpConfig::from_env(Arc::new(config), DEFAULT_BODY_LIMIT).unwrap_err();
+        assert!(
+            error.to_string().contains("MUSTER_TEST_SECRET_THAT_IS_NEVER_SET"),
+            "{error}"
+        );
+    }
 }

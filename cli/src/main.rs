@@ -297,18 +297,13 @@ fn print_summary(path: &Path, summary: &IngestSummary, json: bool) -> anyhow::Re
 }
 
 async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
+    let http = muster_http::HttpConfig::from_env(config, muster_http::DEFAULT_BODY_LIMIT)?;
     let pipeline = Arc::new(pipeline);
     let worker = {
         let pipeline = Arc::clone(&pipeline);
         tokio::spawn(async move { pipeline.queue.run(&pipeline).await })
     };
-    let app = muster_http::router(
-        Arc::clone(&pipeline),
-        muster_http::HttpConfig {
-            config,
-            body_limit: muster_http::DEFAULT_BODY_LIMIT,
-        },
-    );
+    let app = muster_http::router(Arc::clone(&pipeline), http);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -4,6 +4,9 @@
 //! Every error is a 4xx/5xx with `{"error": {"code", "message"}}`; bad input never reaches the
 //! store, because a report is parsed whole before anything is written.
 
+pub mod signature;
+
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Read as _;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
 use muster_core::services::Pipeline;
 use muster_core::{Config, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
+pub use signature::Secret;
 
 /// Largest request body accepted by default (32 MiB); larger reports go through uploads.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -49,6 +53,40 @@ pub struct HttpConfig {
     pub config: Arc<Config>,
     /// Largest accepted body, compressed or not.
     pub body_limit: usize,
+    /// HMAC secrets by source name; a source without one accepts unsigned reports.
+    pub secrets: HashMap<String, Secret>,
+}
+
+/// A source names a secret variable that is not set: refuse to start rather than accept
+/// unsigned reports on a source its owner meant to protect.
+#[derive(Debug, thiserror::Error)]
+#[error("source {source_name:?} takes its secret from ${variable}, which is not set (or not UTF-8)")]
+pub struct MissingSecret {
+    pub source_name: String,
+    pub variable: String,
+}
+
+impl HttpConfig {
+    /// Reads every source's secret from the environment once, at start-up.
+    pub fn from_env(config: Arc<Config>, body_limit: usize) -> Result<Self, MissingSecret> {
+        let mut secrets = HashMap::new();
+        for source in &config.sources {
+            let Some(variable) = &source.secret_env else { continue };
+            let value = std::env::var(variable)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| MissingSecret {
+                    source_name: source.name.to_string(),
+                    variable: variable.clone(),
+                })?;
+            secrets.insert(source.name.to_string(), Secret::new(value));
+        }
+        Ok(Self {
+            config,
+            body_limit,
+            secrets,
+        })
+    }
 }
 
 struct AppState<I> {
@@ -162,6 +200,17 @@ async fn webhook<I: Ingestor>(
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
         }
     })?;
+    if let Some(secret) = state.http.secrets.get(source_config.name.as_str()) {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        signature::verify(
+            secret,
+            header(signature::SIGNATURE_HEADER),
+            header(signature::TIMESTAMP_HEADER),
+            &body,
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    }
     let bytes = decode_body(&headers, body, state.http.body_limit)?;
     let name: SourceName = source_config.name.clone();
     let summary = state
