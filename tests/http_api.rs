@@ -327,3 +327,53 @@ mod signed_sources {
         );
     }
 }
+
+/// The OpenAPI description and the router list the same operations, and each documented
+/// operation is really served (not answered by the 404/405 fallbacks).
+#[tokio::test]
+async fn openapi_description_matches_the_router() {
+    let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+    let (status, served) = call(
+        app(&pipeline, DEFAULT_BODY_LIMIT),
+        Request::get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let file: serde_json::Value = serde_json::from_str(muster_http::OPENAPI).unwrap();
+    assert_eq!(served, file, "GET /openapi.json serves the file in the repository");
+    assert!(file["openapi"].as_str().unwrap().starts_with("3.1"));
+
+    let mut documented: Vec<(String, String)> = file["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut routed: Vec<(String, String)> = muster_http::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    routed.sort();
+    assert_eq!(documented, routed);
+
+    for (method, path) in routed {
+        let uri = path.replace("{source}", "local");
+        let request = Request::builder()
+            .method(method.as_str())
+            .uri(&uri)
+            .body(Body::from("{}"))
+            .unwrap();
+        let (status, body) = call(app(&pipeline, DEFAULT_BODY_LIMIT), request).await;
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code != "not_found" && code != "method_not_allowed",
+            "{method} {uri} is not served: {status} {body}"
+        );
+    }
+}

@@ -103,11 +103,22 @@ impl<I> Clone for AppState<I> {
     }
 }
 
+/// The API's description, kept beside the router; a test fails when the two disagree.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every (method, path) the router serves, in OpenAPI path syntax.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/openapi.json"),
+    ("POST", "/webhooks/{source}"),
+];
+
 /// Builds the API router over an ingestor.
 pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
     let limit = http.body_limit;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook::<I>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -158,6 +169,10 @@ impl From<PipelineError> for ApiError {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn not_found() -> ApiError {
