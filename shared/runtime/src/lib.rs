@@ -42,16 +42,32 @@ pub fn init(style: LogStyle, default_filter: &str) {
             .json()
             .with_env_filter(filter)
             .with_current_span(false)
-            .with_writer(BoxMakeWriter::new(std::io::stdout))
+            .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stdout())))
             .try_init(),
         LogStyle::Human => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(BoxMakeWriter::new(std::io::stderr))
+            .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stderr())))
             .try_init(),
     };
     // A second init (tests, or a binary that calls it twice) keeps the first subscriber.
     drop(result);
+}
+
+/// A log destination whose failures are swallowed: a closed or full stderr (a supervisor that
+/// went away, `| head`) must never take a request or the process down with it.
+struct NeverFails<W>(W);
+
+impl<W: std::io::Write> std::io::Write for NeverFails<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
 }
 
 /// Makes aws-lc-rs the process-wide rustls provider; a no-op when one is already installed.
@@ -65,6 +81,25 @@ pub fn install_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Broken;
+
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn log_writes_to_a_broken_pipe_are_swallowed() {
+        use std::io::Write as _;
+        let mut writer = NeverFails(Broken);
+        assert_eq!(writer.write(b"line\n").unwrap(), 5);
+        assert!(writer.flush().is_ok());
+    }
 
     #[test]
     fn init_installs_a_crypto_provider_and_is_repeatable() {
