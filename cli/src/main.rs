@@ -3,6 +3,7 @@
 //! the pipeline lives in muster-core.
 
 mod output;
+mod push;
 
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
@@ -33,7 +34,8 @@ const EXAMPLES: &str = "Examples:
   muster ingest results.sarif           # run the pipeline on a report
   muster findings --tier P1             # what is most urgent
   muster outbox                         # tickets and chat messages muster would send
-  muster serve --addr 127.0.0.1:8080    # webhook server + workers";
+  muster serve --addr 127.0.0.1:8080    # webhook server + workers
+  muster push --url http://127.0.0.1:8080 --source ci --secret-env MUSTER_SECRET_CI results.sarif";
 
 #[derive(Debug, Args)]
 struct GlobalArgs {
@@ -60,6 +62,24 @@ enum Command {
     Outbox,
     /// Serve the webhook API with pipeline workers in one process.
     Serve(ServeArgs),
+    /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    /// Server base URL, e.g. http://127.0.0.1:8080 or the deployed function URL.
+    #[arg(long)]
+    url: String,
+    /// Source name configured on the server (POST /webhooks/{source}).
+    #[arg(long)]
+    source: String,
+    /// Environment variable holding the source's HMAC secret (omit for unsigned sources).
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// Report files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +154,9 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Push(args) = &cli.command {
+        return push(args, cli.global.json).await;
+    }
     let config = Arc::new(load_config(cli.global.config.as_deref())?);
     let pipeline = embedded(&cli.global.db, Arc::clone(&config))?;
     let json = cli.global.json;
@@ -154,7 +177,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tickets => output::tickets(&pipeline.store.tickets().await?, json),
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
         Command::Serve(args) => serve(pipeline, config, args).await,
+        Command::Push(_) => unreachable!("push returned above"),
     }
+}
+
+async fn push(args: &PushArgs, json: bool) -> anyhow::Result<()> {
+    let target = push::PushTarget::new(&args.url, &args.source, args.secret_env.as_deref())?;
+    let client = push::client()?;
+    for path in &args.files {
+        let summary = push::push_file(&client, &target, path).await?;
+        if json {
+            output::emit(&format!("{}\n", summary.trim()))?;
+        } else {
+            output::emit(&format!("{}: {}\n", path.display(), summary.trim()))?;
+        }
+    }
+    Ok(())
 }
 
 fn progress_bar(len: u64, template: &str) -> ProgressBar {

@@ -221,3 +221,147 @@ fn serve_accepts_the_same_report_over_http() {
     assert_eq!(error["error"]["code"], "malformed_report");
     assert_eq!(health, 200);
 }
+
+/// Starts `muster serve` on a free port with `config` and `env`; returns it and its address.
+fn start_server(work: &Workdir, config: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    std::fs::write(work.path("muster.toml"), config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_muster"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(&work.0)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut server = command.spawn().unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("http://")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .expect("server prints its address");
+    // Keep reading the server's log so its writes never hit a closed pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (server, addr)
+}
+
+#[test]
+fn push_sends_a_signed_gzipped_report_and_reports_refusals() {
+    let Some(dir) = samples_dir() else { return };
+    let work = Workdir::new("push");
+    let config = "[[sources]]\nname = \"ci\"\nsecret_env = \"MUSTER_SECRET_CI\"\n";
+    let (mut server, addr) = start_server(&work, config, &[("MUSTER_SECRET_CI", "s3cret")]);
+    let report = dir.join("sarif/codeql_codeQL-output.sarif");
+    let url = format!("http://{addr}");
+    let push = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args([
+                "push",
+                "--json",
+                "--url",
+                &url,
+                "--source",
+                "ci",
+                "--secret-env",
+                "PUSH_SECRET",
+            ])
+            .arg(&report)
+            .env("PUSH_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+
+    let accepted = push("s3cret");
+    let refused = push("wrong");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    assert_eq!(
+        (summary["received"].as_u64(), summary["new"].as_u64()),
+        (Some(72), Some(72))
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bad_signature") && stderr.contains("401"), "{stderr}");
+}
+
+#[test]
+fn push_retries_after_429_and_honours_retry_after() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let answer = |status: &str, extra: &str, body: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let answers = [
+            answer(
+                "429 Too Many Requests",
+                "Retry-After: 1\r\n",
+                r#"{"error":{"code":"rate_limited","message":"slow down!!"}}"#,
+            ),
+            answer("503 Service Unavailable", "", ""),
+            answer("202 Accepted", "", r#"{"new":"ok"}"#),
+        ];
+        let mut arrivals = Vec::new();
+        for answer in answers {
+            let (mut stream, _) = listener.accept().unwrap();
+            arrivals.push(std::time::Instant::now());
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            let mut gzip = false;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap();
+                }
+                gzip |= lower.starts_with("content-encoding: gzip");
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            assert!(gzip && body.starts_with(&[0x1f, 0x8b]), "the report is sent gzipped");
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+        arrivals
+    });
+    let work = Workdir::new("retry");
+    let report = work.path("r.sarif");
+    std::fs::write(&report, r#"{"version":"2.1.0","runs":[]}"#).unwrap();
+
+    let output = work.muster(&[
+        "push",
+        "--url",
+        &format!("http://{addr}"),
+        "--source",
+        "ci",
+        path_str(&report),
+    ]);
+
+    let arrivals = server.join().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("{\"new\":\"ok\"}"));
+    assert_eq!(arrivals.len(), 3);
+    assert!(
+        arrivals[1] - arrivals[0] >= std::time::Duration::from_millis(950),
+        "Retry-After: 1 was honoured"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("slow down!!"));
+}

@@ -1,0 +1,142 @@
+//! `muster push`: the client a scanner's CI job runs to send a report to a muster server.
+//!
+//! Gzips and signs each report, retries with backoff on 429, 5xx and connection errors
+//! (honouring Retry-After, bounded in count and delay), prints the server's summary, and fails
+//! with the server's own error message when the report is refused.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use muster_http::Secret;
+use muster_http::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use reqwest::StatusCode;
+
+/// Deliveries per report before giving up.
+const MAX_ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// No Retry-After is honoured beyond this: a CI job should fail rather than hang.
+const MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// What to send where.
+pub struct PushTarget {
+    pub url: String,
+    pub source: String,
+    pub secret: Option<Secret>,
+}
+
+impl PushTarget {
+    /// Reads the secret from `secret_env` now, so a missing variable fails before any upload.
+    pub fn new(url: &str, source: &str, secret_env: Option<&str>) -> anyhow::Result<Self> {
+        let secret = match secret_env {
+            Some(variable) => {
+                let value = std::env::var(variable)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .with_context(|| format!("--secret-env names ${variable}, which is not set"))?;
+                Some(Secret::new(value))
+            }
+            None => None,
+        };
+        let url = format!("{}/webhooks/{source}", url.trim_end_matches('/'));
+        reqwest::Url::parse(&url).with_context(|| format!("invalid --url: {url}"))?;
+        Ok(Self {
+            url,
+            source: source.to_owned(),
+            secret,
+        })
+    }
+}
+
+fn gzip(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 8), flate2::Compression::fast());
+    encoder.write_all(&bytes)?;
+    Ok(encoder.finish()?)
+}
+
+/// The delay a 429/503 asks for, in whole seconds (the HTTP-date form is treated as absent).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(8))
+        .min(MAX_DELAY)
+}
+
+/// Sends one report; returns the server's JSON summary.
+pub async fn push_file(client: &reqwest::Client, target: &PushTarget, path: &Path) -> anyhow::Result<String> {
+    let body = gzip(path)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut request = client
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body.clone());
+        if let Some(secret) = &target.secret {
+            // Signed per attempt: a retry after a long Retry-After must not look stale.
+            let now = chrono::Utc::now().timestamp();
+            request = request
+                .header(TIMESTAMP_HEADER, now.to_string())
+                .header(SIGNATURE_HEADER, sign(secret, now, &body));
+        }
+        let (retryable, delay, failure) = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let delay = retry_after(&response);
+                let text = response.text().await.unwrap_or_default();
+                if status.is_success() {
+                    return Ok(text);
+                }
+                let message = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| {
+                        let error = v.get("error")?;
+                        Some(format!(
+                            "{} ({})",
+                            error.get("message")?.as_str()?,
+                            error.get("code")?.as_str()?
+                        ))
+                    })
+                    .unwrap_or_else(|| text.chars().take(300).collect());
+                let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                (retryable, delay, format!("server answered {status}: {message}"))
+            }
+            Err(error) => (true, None, format!("cannot reach {}: {error}", target.url)),
+        };
+        if !retryable || attempt >= MAX_ATTEMPTS {
+            bail!(
+                "{}: {failure} (source {:?}, attempt {attempt} of {MAX_ATTEMPTS})",
+                path.display(),
+                target.source
+            );
+        }
+        let delay = delay.unwrap_or_else(|| backoff(attempt)).min(MAX_DELAY);
+        tracing::warn!(file = %path.display(), attempt, ?delay, %failure, "retrying");
+        eprintln!("{}: {failure}; retrying in {:.1}s", path.display(), delay.as_secs_f64());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// A client with connect and whole-request timeouts.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(300))
+        .user_agent(concat!("muster-push/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
