@@ -180,29 +180,7 @@ fn serve_accepts_the_same_report_over_http() {
         return;
     };
     let work = Workdir::new("serve");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            path_str(&work.path("served.db")),
-        ])
-        .current_dir(&work.0)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split("http://")
-                .nth(1)
-                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
-        })
-        .expect("server prints its address");
+    let (mut server, addr) = start_server(&work, "", &[]);
 
     let (status, body) = http(&addr, "POST", "/webhooks/local", &bytes);
     let (bad_status, bad_body) = http(&addr, "POST", "/webhooks/local", b"{\"runs\": [");
