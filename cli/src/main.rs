@@ -335,7 +335,8 @@ fn print_summary(path: &Path, summary: &IngestSummary, json: bool) -> anyhow::Re
 }
 
 async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs) -> anyhow::Result<()> {
-    let http = muster_http::HttpConfig::from_env(config, muster_http::DEFAULT_BODY_LIMIT)?;
+    let body_limit = config.http.body_limit_bytes();
+    let http = muster_http::HttpConfig::from_env(config, body_limit)?;
     let pipeline = Arc::new(pipeline);
     let worker = {
         let pipeline = Arc::clone(&pipeline);

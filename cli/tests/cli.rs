@@ -343,3 +343,27 @@ fn push_retries_after_429_and_honours_retry_after() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("slow down!!"));
 }
+
+#[test]
+fn serve_takes_its_body_limit_from_the_config() {
+    let work = Workdir::new("limit");
+    let (mut server, addr) = start_server(&work, "[http]\nbody_limit_mib = 1\n", &[]);
+    // A small gzip body that inflates past 1 MiB: the whole request is read, then refused.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let body = encoder.finish().unwrap();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /webhooks/local HTTP/1.1\r\nHost: {addr}\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("body_too_large"), "{response}");
+}

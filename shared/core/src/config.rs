@@ -22,6 +22,8 @@ pub struct Config {
     pub triage: TriageConfig,
     #[serde(default)]
     pub sla: SlaConfig,
+    #[serde(default)]
+    pub http: HttpSettings,
 }
 
 impl Default for Config {
@@ -30,7 +32,38 @@ impl Default for Config {
             sources: default_sources(),
             triage: TriageConfig::default(),
             sla: SlaConfig::default(),
+            http: HttpSettings::default(),
         }
+    }
+}
+
+/// The webhook server's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest request body, in MiB, compressed or inflated (default 32).
+    #[serde(default = "default_body_limit_mib")]
+    pub body_limit_mib: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_mib: default_body_limit_mib(),
+        }
+    }
+}
+
+/// Default largest webhook body, in MiB.
+pub const DEFAULT_BODY_LIMIT_MIB: u32 = 32;
+
+fn default_body_limit_mib() -> u32 {
+    DEFAULT_BODY_LIMIT_MIB
+}
+
+impl HttpSettings {
+    pub fn body_limit_bytes(&self) -> usize {
+        self.body_limit_mib as usize * 1024 * 1024
     }
 }
 
@@ -182,6 +215,12 @@ impl Config {
             Format::parse_choice(&source.format)
                 .map_err(|e| invalid(format!("source {:?}: {e}", source.name.as_str())))?;
         }
+        if !(1..=1024).contains(&self.http.body_limit_mib) {
+            return Err(invalid(format!(
+                "http.body_limit_mib must be between 1 and 1024, not {}",
+                self.http.body_limit_mib
+            )));
+        }
         let days = Tier::ALL.map(|t| self.sla.days(t));
         if days.contains(&0) {
             return Err(invalid("sla: every tier needs at least 1 day".into()));
@@ -229,6 +268,9 @@ mod tests {
         assert_eq!(config.source("ci").unwrap().format(), Some(Format::Sarif));
         assert_eq!(config.sla.days(Tier::P1), 3);
         assert_eq!(config.sla.days(Tier::P2), 30);
+        assert_eq!(config.http.body_limit_bytes(), 32 * 1024 * 1024);
+        let bigger = Config::from_toml("[http]\nbody_limit_mib = 100\n", "muster.toml").unwrap();
+        assert_eq!(bigger.http.body_limit_bytes(), 100 * 1024 * 1024);
     }
 
     #[test]
@@ -240,6 +282,11 @@ mod tests {
 
         let err = Config::from_toml("[sla]\nP1 = 40\n", "m.toml").unwrap_err().to_string();
         assert!(err.contains("more urgent"), "{err}");
+
+        let err = Config::from_toml("[http]\nbody_limit_mib = 0\n", "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("body_limit_mib"), "{err}");
 
         let err = Config::from_toml("[triage]\nowner = \"x\"\n", "m.toml")
             .unwrap_err()

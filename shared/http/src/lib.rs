@@ -26,7 +26,7 @@ use serde_json::json;
 pub use signature::Secret;
 
 /// Largest request body accepted by default (32 MiB); larger reports go through uploads.
-pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+pub const DEFAULT_BODY_LIMIT: usize = muster_core::config::DEFAULT_BODY_LIMIT_MIB as usize * 1024 * 1024;
 
 /// What the router needs from the pipeline; implemented by `Pipeline` and by test doubles of
 /// nothing — tests use the real embedded pipeline.
