@@ -9,15 +9,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use muster_core::retry::RetryPolicy;
 use muster_http::Secret;
 use muster_http::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use reqwest::StatusCode;
 
-/// Deliveries per report before giving up.
-const MAX_ATTEMPTS: u32 = 5;
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// No Retry-After is honoured beyond this: a CI job should fail rather than hang.
-const MAX_DELAY: Duration = Duration::from_secs(60);
+/// Five deliveries per report; no wait, Retry-After included, beyond a minute: a CI job should
+/// fail rather than hang.
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    first_backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(60),
+};
 
 /// What to send where.
 pub struct PushTarget {
@@ -69,12 +72,6 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn backoff(attempt: u32) -> Duration {
-    FIRST_BACKOFF
-        .saturating_mul(1 << attempt.saturating_sub(1).min(8))
-        .min(MAX_DELAY)
-}
-
 /// Sends one report; returns the server's JSON summary.
 pub async fn push_file(client: &reqwest::Client, target: &PushTarget, path: &Path) -> anyhow::Result<String> {
     let body = gzip(path)?;
@@ -117,14 +114,15 @@ pub async fn push_file(client: &reqwest::Client, target: &PushTarget, path: &Pat
             }
             Err(error) => (true, None, format!("cannot reach {}: {error}", target.url)),
         };
-        if !retryable || attempt >= MAX_ATTEMPTS {
+        if !retryable || attempt >= RETRY.max_attempts {
             bail!(
-                "{}: {failure} (source {:?}, attempt {attempt} of {MAX_ATTEMPTS})",
+                "{}: {failure} (source {:?}, attempt {attempt} of {})",
                 path.display(),
-                target.source
+                target.source,
+                RETRY.max_attempts
             );
         }
-        let delay = delay.unwrap_or_else(|| backoff(attempt)).min(MAX_DELAY);
+        let delay = delay.unwrap_or_else(|| RETRY.backoff(attempt)).min(RETRY.max_backoff);
         tracing::warn!(file = %path.display(), attempt, ?delay, %failure, "retrying");
         eprintln!("{}: {failure}; retrying in {:.1}s", path.display(), delay.as_secs_f64());
         tokio::time::sleep(delay).await;

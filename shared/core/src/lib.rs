@@ -10,6 +10,7 @@ pub mod model;
 pub mod outbox;
 pub mod policy;
 pub mod ports;
+pub mod retry;
 pub mod services;
 
 pub use config::Config;

@@ -5,40 +5,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use muster_core::messages::Message;
 use muster_core::model::Fingerprint;
 use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, TicketSink};
+pub use muster_core::retry::RetryPolicy;
 use muster_core::services::Pipeline;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// How often and how patiently a failing message is retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Deliveries before a message goes to the dead letters (SQS `maxReceiveCount`).
-    pub max_attempts: u32,
-    pub first_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            first_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.first_backoff.saturating_mul(factor).min(self.max_backoff)
-    }
-}
 
 struct Envelope {
     message: Message,
@@ -264,20 +238,9 @@ impl Queue for LocalQueue {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let policy = RetryPolicy {
-            max_attempts: 10,
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-        };
-        assert_eq!(policy.backoff(1), Duration::from_millis(100));
-        assert_eq!(policy.backoff(2), Duration::from_millis(200));
-        assert_eq!(policy.backoff(4), Duration::from_millis(800));
-        assert_eq!(policy.backoff(9), Duration::from_secs(1));
-    }
+    use super::*;
 
     fn fingerprints(range: std::ops::Range<u8>) -> Vec<Fingerprint> {
         range.map(|n| Fingerprint::from_bytes([n; 16])).collect()
