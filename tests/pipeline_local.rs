@@ -2,7 +2,7 @@
 //! triage, one ticket per group in the outbox, chat messages, and closing on resolution.
 
 use muster_core::messages::Message;
-use muster_core::ports::{DeadLetterStore, FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::ports::{DeadLetterStore, FindingFilter, FindingStore, OutboxStore, TicketSink, TicketStore};
 use muster_core::{Format, IngestRequest, SourceName, Status, TicketState, Tier};
 use muster_tests::{TestPipeline, at, pipeline_at, sample, sample_files, sarif_result_counts};
 
@@ -275,4 +275,59 @@ async fn a_malformed_report_stores_nothing() {
     );
     assert!(pipeline.queue.is_empty());
     assert!(pipeline.store.dead_letters().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_between_creating_and_recording_a_ticket_recovers_the_same_ticket() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    ingest(&pipeline, &bytes).await;
+    let opened = pipeline.store.tickets().await.unwrap().remove(0);
+    let creates_before = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "create")
+        .count();
+
+    // GIVEN the tracker holds the ticket but the store only the claim, abandoned an hour ago
+    let abandoned = muster_core::Ticket {
+        key: None,
+        url: None,
+        state: TicketState::Claimed,
+        updated_at: at("2026-11-01T09:00:00Z"),
+        ..opened.clone()
+    };
+    pipeline.store.save_ticket(&abandoned).await.unwrap();
+
+    // WHEN the group's ticket message is delivered again
+    pipeline
+        .handle(&Message::Ticket {
+            group: opened.group.clone(),
+        })
+        .await
+        .unwrap();
+
+    // THEN the existing ticket is found and recorded, and no second one is created
+    let recovered = pipeline.store.ticket(&opened.group).await.unwrap().unwrap();
+    assert_eq!((recovered.state, &recovered.key), (TicketState::Open, &opened.key));
+    let creates_after = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "create")
+        .count();
+    assert_eq!(creates_after, creates_before);
+
+    // The lookup itself: the outbox finds what it created for a group, and nothing for others.
+    let found = pipeline.tickets.find(&opened.group).await.unwrap();
+    assert_eq!(found.map(|r| r.key), recovered.key);
+    let stranger = muster_core::GroupKey::parse("nobody/github.com/x/y/rule:z").unwrap();
+    assert_eq!(pipeline.tickets.find(&stranger).await.unwrap(), None);
 }

@@ -181,7 +181,12 @@ async fn outbox_records_each_dedupe_key_once(store: impl Store) {
     assert_eq!((again, inserted), (id, false));
     let listed = store.outbox().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0], OutboxEntry { id, ..entry });
+    assert_eq!(listed[0], OutboxEntry { id, ..entry.clone() });
+    assert_eq!(
+        store.outbox_entry(&entry.dedupe_key).await.unwrap(),
+        Some(listed[0].clone())
+    );
+    assert_eq!(store.outbox_entry("chat:never-recorded").await.unwrap(), None);
 }
 
 async fn dead_letters_keep_message_and_error(store: impl Store) {

@@ -32,6 +32,11 @@ fn entry(kind: &str, action: &str, target: &str, dedupe_key: String, payload: se
     }
 }
 
+/// One create per group, ever: later changes are updates, closes and reopens.
+fn create_key(group: &GroupKey) -> String {
+    format!("ticket:create:{group}")
+}
+
 fn draft_payload(draft: &TicketDraft, ticket: Option<&TicketRef>) -> serde_json::Value {
     json!({
         "ticket": ticket.map(|t| t.key.as_str()),
@@ -59,10 +64,7 @@ impl<S: OutboxStore> OutboxTickets<S> {
             dedupe,
             draft_payload(draft, Some(ticket)),
         );
-        self.0
-            .append_outbox(&entry)
-            .await
-            .map_err(|e| SinkError::Unknown(e.into()))?;
+        self.0.append_outbox(&entry).await?;
         Ok(())
     }
 }
@@ -73,7 +75,7 @@ impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
     }
 
     async fn create(&self, draft: &TicketDraft) -> Result<TicketRef, SinkError> {
-        let dedupe = format!("ticket:create:{}", draft.group);
+        let dedupe = create_key(&draft.group);
         let entry = entry(
             "ticket",
             "create",
@@ -81,11 +83,7 @@ impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
             dedupe,
             draft_payload(draft, None),
         );
-        let (id, _) = self
-            .0
-            .append_outbox(&entry)
-            .await
-            .map_err(|e| SinkError::Unknown(e.into()))?;
+        let (id, _) = self.0.append_outbox(&entry).await?;
         Ok(TicketRef {
             key: format!("{KEY_PREFIX}{id}"),
             url: None,
@@ -93,9 +91,8 @@ impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
     }
 
     async fn find(&self, group: &GroupKey) -> Result<Option<TicketRef>, SinkError> {
-        let dedupe = format!("ticket:create:{group}");
-        let entries = self.0.outbox().await.map_err(|e| SinkError::Unknown(e.into()))?;
-        Ok(entries.into_iter().find(|e| e.dedupe_key == dedupe).map(|e| TicketRef {
+        let entry = self.0.outbox_entry(&create_key(group)).await?;
+        Ok(entry.map(|e| TicketRef {
             key: format!("{KEY_PREFIX}{}", e.id),
             url: None,
         }))
@@ -123,10 +120,7 @@ impl<S: OutboxStore> ChatSink for OutboxChat<S> {
             format!("chat:{}", message.dedupe_key),
             json!({ "channel": message.channel, "text": message.text }),
         );
-        self.0
-            .append_outbox(&entry)
-            .await
-            .map_err(|e| SinkError::Unknown(e.into()))?;
+        self.0.append_outbox(&entry).await?;
         Ok(())
     }
 }

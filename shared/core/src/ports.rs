@@ -115,6 +115,9 @@ pub trait OutboxStore: Send + Sync {
     fn append_outbox(&self, entry: &OutboxEntry) -> impl Future<Output = Result<(u64, bool), StoreError>> + Send;
 
     fn outbox(&self) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
+
+    /// The entry recorded under `dedupe_key`, if any.
+    fn outbox_entry(&self, dedupe_key: &str) -> impl Future<Output = Result<Option<OutboxEntry>, StoreError>> + Send;
 }
 
 /// A message that kept failing, kept with its last error so nothing is dropped silently.
@@ -163,6 +166,12 @@ pub enum SinkError {
     Rejected(String),
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for SinkError {
+    fn from(error: StoreError) -> Self {
+        Self::Unknown(error.into())
+    }
 }
 
 /// Where a ticket lives in its tracker.

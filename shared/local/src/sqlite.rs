@@ -544,37 +544,59 @@ impl OutboxStore for SqliteStore {
 
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.call(|conn| {
-            let mut statement = conn
-                .prepare("SELECT id, kind, action, target, dedupe_key, payload, created_at FROM outbox ORDER BY id")?;
+            let mut statement = conn.prepare(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))?;
             let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, String>(5)?,
-                        row.get::<_, String>(6)?,
-                    ))
-                })?
+                .query_map([], outbox_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(id, kind, action, target, dedupe_key, payload, created_at)| {
-                    Ok(OutboxEntry {
-                        id: u64::try_from(id).unwrap_or_default(),
-                        kind,
-                        action,
-                        target,
-                        dedupe_key,
-                        payload: serde_json::from_str(&payload).context("stored outbox payload is not JSON")?,
-                        created_at: parse_time(&created_at)?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(decode_outbox).collect()
         })
         .await
     }
+
+    async fn outbox_entry(&self, dedupe_key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        let dedupe_key = dedupe_key.to_owned();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dedupe_key = ?1"),
+                [dedupe_key],
+                outbox_from_row,
+            )
+            .optional()?
+            .map(decode_outbox)
+            .transpose()
+        })
+        .await
+    }
+}
+
+const OUTBOX_COLUMNS: &str = "id, kind, action, target, dedupe_key, payload, created_at";
+
+type OutboxColumns = (i64, String, String, String, String, String, String);
+
+fn outbox_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxColumns> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+fn decode_outbox(
+    (id, kind, action, target, dedupe_key, payload, created_at): OutboxColumns,
+) -> anyhow::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: u64::try_from(id).unwrap_or_default(),
+        kind,
+        action,
+        target,
+        dedupe_key,
+        payload: serde_json::from_str(&payload).context("stored outbox payload is not JSON")?,
+        created_at: parse_time(&created_at)?,
+    })
 }
 
 impl DeadLetterStore for SqliteStore {
