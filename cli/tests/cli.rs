@@ -153,13 +153,18 @@ fn a_broken_report_names_the_file_and_position_and_exits_non_zero() {
 
 /// Sends one HTTP/1.1 request and returns (status, body).
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    http_with(addr, method, path, "", body)
+}
+
+/// `http` with extra header lines (each ending in `\r\n`).
+fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -351,19 +356,10 @@ fn serve_takes_its_body_limit_from_the_config() {
     // A small gzip body that inflates past 1 MiB: the whole request is read, then refused.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&vec![b' '; 2 * 1024 * 1024]).unwrap();
-    let body = encoder.finish().unwrap();
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(
-        stream,
-        "POST /webhooks/local HTTP/1.1\r\nHost: {addr}\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(&body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let (status, body) = http_with(&addr, "POST", "/webhooks/local", "Content-Encoding: gzip\r\n", &gzipped);
     server.kill().unwrap();
     server.wait().unwrap();
-    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
-    assert!(response.contains("body_too_large"), "{response}");
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"), "{body}");
 }
