@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{AssetKey, Fingerprint};
 
-/// Length-prefixed hashing of parts, so `("ab", "c")` and `("a", "bc")` differ.
+/// Length-prefixed hashing of parts, so `("ab", "c")` and `("a", "bc")` differ; 128 bits of
+/// SHA-256. Serves fingerprints and the content hashes that tell a re-seen finding changed.
 #[derive(Clone)]
 pub struct FingerprintBuilder(Sha256);
 
@@ -20,8 +21,13 @@ impl FingerprintBuilder {
     }
 
     pub fn part(&mut self, text: &str) -> &mut Self {
-        self.0.update((text.len() as u64).to_le_bytes());
-        self.0.update(text.as_bytes());
+        self.bytes(text.as_bytes())
+    }
+
+    /// A binary part, length-prefixed like a text part.
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
         self
     }
 

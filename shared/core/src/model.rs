@@ -493,33 +493,25 @@ impl Detection {
     /// Hash of everything a re-scan could change about the detection; equal hashes mean a
     /// re-seen finding needs no write.
     pub fn content_hash(&self) -> [u8; 16] {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        let mut field = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        };
-        field(self.fingerprint.as_bytes());
-        field(self.kind.as_str().as_bytes());
-        field(self.rule_id.as_deref().unwrap_or("").as_bytes());
+        let mut hash = crate::fingerprint::FingerprintBuilder::new("content/v1");
+        hash.bytes(self.fingerprint.as_bytes())
+            .part(self.kind.as_str())
+            .part(self.rule_id.as_deref().unwrap_or(""));
         for id in &self.vuln_ids {
-            field(id.as_bytes());
+            hash.part(id);
         }
-        field(self.title.as_bytes());
-        field(self.description.as_deref().unwrap_or("").as_bytes());
-        field(self.severity.as_str().as_bytes());
+        hash.part(&self.title)
+            .part(self.description.as_deref().unwrap_or(""))
+            .part(self.severity.as_str());
         if let Some(cvss) = &self.cvss {
-            field(&cvss.score.to_le_bytes());
-            field(cvss.vector.as_deref().unwrap_or("").as_bytes());
+            hash.bytes(&cvss.score.to_le_bytes())
+                .part(cvss.vector.as_deref().unwrap_or(""));
         }
-        field(self.location.to_string().as_bytes());
-        field(self.fix.as_deref().unwrap_or("").as_bytes());
-        field(self.help_uri.as_deref().unwrap_or("").as_bytes());
-        field(&[u8::from(self.suppressed)]);
-        let digest = hasher.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        out
+        hash.part(&self.location.to_string())
+            .part(self.fix.as_deref().unwrap_or(""))
+            .part(self.help_uri.as_deref().unwrap_or(""))
+            .bytes(&[u8::from(self.suppressed)]);
+        *hash.finish().as_bytes()
     }
 }
 
