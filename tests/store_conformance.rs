@@ -17,21 +17,17 @@ fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Fin
     let owner = TeamId::parse("payments").unwrap();
     Finding {
         detection: Detection {
-            fingerprint: Fingerprint::from_bytes([n; 16]),
-            kind: FindingKind::Code,
             rule_id: Some(Arc::from(format!("rule-{n}").as_str())),
-            vuln_ids: vec![],
-            title: format!("finding {n}"),
-            description: None,
-            severity,
-            cvss: None,
-            location: Location::Source {
-                path: "src/main.rs".into(),
-                line: Some(u32::from(n)),
-            },
-            fix: None,
-            help_uri: None,
-            suppressed: false,
+            ..Detection::new(
+                Fingerprint::from_bytes([n; 16]),
+                FindingKind::Code,
+                format!("finding {n}"),
+                severity,
+                Location::Source {
+                    path: "src/main.rs".into(),
+                    line: Some(u32::from(n)),
+                },
+            )
         },
         tool: Tool {
             name: "CodeQL".into(),

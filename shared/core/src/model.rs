@@ -411,12 +411,73 @@ pub struct Tool {
     pub version: Option<String>,
 }
 
-/// A CVSS base score with its vector, when the scanner gave them.
+/// A CVSS base score with its vector, as one source (NVD, the vendor, GHSA…) rated it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cvss {
     pub score: f32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<String>,
+    /// `2.0`, `3.0`, `3.1`, `4.0`; taken from the vector when the scanner does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Who rated it (`nvd`, `redhat`, `ghsa`…), when the scanner says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Cvss {
+    /// A score with its vector; the version comes from a `CVSS:x.y/` prefix, else `None`
+    /// (CVSS v2 vectors carry no prefix).
+    pub fn new(score: f32, vector: Option<String>, source: Option<String>) -> Self {
+        let version = vector
+            .as_deref()
+            .and_then(|v| v.strip_prefix("CVSS:"))
+            .and_then(|v| v.split('/').next())
+            .map(str::to_owned);
+        Self {
+            score,
+            vector,
+            version,
+            source,
+        }
+    }
+
+    fn major_version(&self) -> u32 {
+        self.version
+            .as_deref()
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2)
+    }
+}
+
+/// Exploit prediction (FIRST EPSS) for a finding's CVE, as a scanner or the intel feed gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Epss {
+    /// Probability of exploitation activity in the next 30 days, 0–1.
+    pub probability: f32,
+    /// Rank among all scored CVEs, 0–1.
+    pub percentile: f32,
+}
+
+/// What the report says about a detection's state. Full scans say `Open` or `Suppressed`;
+/// event sources (GitHub alerts, Security Hub) also report `Resolved` for fixed or dismissed
+/// alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reported {
+    #[default]
+    Open,
+    /// An accepted suppression: recorded, not open.
+    Suppressed,
+    /// The source says it is fixed, dismissed or archived.
+    Resolved,
+}
+
+impl Reported {
+    fn is_open(&self) -> bool {
+        *self == Self::Open
+    }
 }
 
 /// Where in the asset the problem is.
@@ -444,6 +505,10 @@ pub struct PackageLocation {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The lowest version that fixes it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_version: Option<String>,
+    /// Lock file, jar or image layer target the package was found in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
@@ -477,19 +542,52 @@ pub struct Detection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Arc<str>>,
     pub severity: Severity,
+    /// Every CVSS rating the report carries, by source and version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cvss: Vec<Cvss>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cvss: Option<Box<Cvss>>,
+    pub epss: Option<Epss>,
+    /// The report says the vulnerability is in CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kev: bool,
     pub location: Location,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help_uri: Option<Arc<str>>,
-    /// The scanner reported it with an accepted suppression: recorded, but not open.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub suppressed: bool,
+    /// Supporting facts a reader needs: dependency paths, resource details, dismissal notes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    #[serde(default, skip_serializing_if = "Reported::is_open")]
+    pub reported: Reported,
+    /// Why the source resolved or suppressed it (`false_positive`, `won't fix`, `ARCHIVED`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Detection {
+    /// A detection with the facts every format has; parsers fill in the rest field by field.
+    pub fn new(fingerprint: Fingerprint, kind: FindingKind, title: String, severity: Severity, location: Location) -> Self {
+        Self {
+            fingerprint,
+            kind,
+            rule_id: None,
+            vuln_ids: Vec::new(),
+            title,
+            description: None,
+            severity,
+            cvss: Vec::new(),
+            epss: None,
+            kev: false,
+            location,
+            fix: None,
+            help_uri: None,
+            evidence: Vec::new(),
+            reported: Reported::Open,
+            reason: None,
+        }
+    }
+
     /// Hash of everything a re-scan could change about the detection; equal hashes mean a
     /// re-seen finding needs no write.
     pub fn content_hash(&self) -> [u8; 16] {
@@ -503,15 +601,39 @@ impl Detection {
         hash.part(&self.title)
             .part(self.description.as_deref().unwrap_or(""))
             .part(self.severity.as_str());
-        if let Some(cvss) = &self.cvss {
+        for cvss in &self.cvss {
             hash.bytes(&cvss.score.to_le_bytes())
-                .part(cvss.vector.as_deref().unwrap_or(""));
+                .part(cvss.vector.as_deref().unwrap_or(""))
+                .part(cvss.source.as_deref().unwrap_or(""));
         }
-        hash.part(&self.location.to_string())
-            .part(self.fix.as_deref().unwrap_or(""))
-            .part(self.help_uri.as_deref().unwrap_or(""))
-            .bytes(&[u8::from(self.suppressed)]);
+        if let Some(epss) = &self.epss {
+            hash.bytes(&epss.probability.to_le_bytes())
+                .bytes(&epss.percentile.to_le_bytes());
+        }
+        hash.part(&self.location.to_string());
+        if let Location::Package(package) = &self.location {
+            hash.part(package.fixed_version.as_deref().unwrap_or(""))
+                .part(package.path.as_deref().unwrap_or(""));
+        }
+        hash.part(self.fix.as_deref().unwrap_or(""))
+            .part(self.help_uri.as_deref().unwrap_or(""));
+        for line in &self.evidence {
+            hash.part(line);
+        }
+        hash.bytes(&[u8::from(self.kev), self.reported as u8])
+            .part(self.reason.as_deref().unwrap_or(""));
         *hash.finish().as_bytes()
+    }
+
+    /// The rating to score by: the newest CVSS version, and within it the highest score.
+    pub fn best_cvss(&self) -> Option<&Cvss> {
+        self.cvss
+            .iter()
+            .max_by(|a, b| (a.major_version(), a.score).partial_cmp(&(b.major_version(), b.score)).unwrap_or(std::cmp::Ordering::Equal))
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.reported.is_open()
     }
 }
 
@@ -521,6 +643,10 @@ pub struct Scan {
     pub tool: Tool,
     pub asset: AssetKey,
     pub detections: Vec<Detection>,
+    /// A full scan lists everything the tool sees, so what it no longer lists is resolved.
+    /// Event sources (one GitHub alert, one Security Hub event) are not complete: they change
+    /// only the findings they name.
+    pub complete: bool,
 }
 
 /// Why a finding matters and how urgently: score, tier and the evidence behind them.
@@ -697,14 +823,18 @@ mod tests {
             title: "t".into(),
             description: None,
             severity: Severity::High,
-            cvss: None,
+            cvss: vec![],
+            epss: None,
+            kev: false,
             location: Location::Source {
                 path: "a.rs".into(),
                 line: Some(3),
             },
             fix: None,
             help_uri: None,
-            suppressed: false,
+            evidence: vec![],
+            reported: Reported::Open,
+            reason: None,
         };
         let same = detection.clone();
         let mut changed = detection.clone();

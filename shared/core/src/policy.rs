@@ -35,7 +35,7 @@ pub fn assess(finding: &Finding) -> Risk {
     let detection = &finding.detection;
     let mut evidence = vec![format!("severity {}", detection.severity)];
     let mut score = severity_score(detection.severity);
-    if let Some(cvss) = &detection.cvss {
+    if let Some(cvss) = detection.best_cvss() {
         // CVSS refines the band: ten points per CVSS point around the band's base.
         let cvss_score = (cvss.score.clamp(0.0, 10.0) * 10.0).round() as u8;
         score = score.max(cvss_score.min(100));

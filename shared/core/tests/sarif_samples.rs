@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use muster_core::formats::{Format, ParseContext, ParseError, parse_report};
-use muster_core::{Detection, FindingKind, Report, Severity, SourceName};
+use muster_core::{Detection, FindingKind, Report, Reported, Severity, SourceName};
 use serde_json::Value;
 
 /// The samples folder: `$MUSTER_SAMPLES`, else the first `shared/samples` found walking up from
@@ -137,7 +137,7 @@ fn every_sarif_sample_yields_one_detection_per_result() {
                 let at = format!("{name}: runs[{run_index}].results[{index}]");
                 assert!(!detection.title.trim().is_empty(), "{at}: empty title");
                 assert_eq!(detection.severity, expected_severity(run, result), "{at}: severity");
-                assert_eq!(detection.suppressed, expected_suppressed(result), "{at}: suppressed");
+                assert_eq!(detection.reported == Reported::Suppressed, expected_suppressed(result), "{at}: suppressed");
                 if let Some(rule_id) = result["ruleId"].as_str() {
                     assert_eq!(detection.rule_id.as_deref(), Some(rule_id), "{at}: rule id");
                 }
@@ -182,7 +182,7 @@ fn accepted_suppressions_mark_detections_suppressed() {
         .scans
         .iter()
         .flat_map(|s| &s.detections)
-        .filter(|d| d.suppressed)
+        .filter(|d| d.reported == Reported::Suppressed)
         .collect();
     assert_eq!(expected, 3);
     assert_eq!(suppressed.len(), 3);
@@ -594,7 +594,7 @@ fn null_members_read_as_absent() {
     let detection = only_detection(&log);
     assert_eq!(detection.title, "m");
     assert_eq!(detection.severity, Severity::Medium);
-    assert!(!detection.suppressed);
+    assert_eq!(detection.reported, Reported::Open);
 }
 
 #[test]
@@ -606,12 +606,12 @@ fn suppression_status_decides() {
             &format!(r#"{{ "ruleId": "r", "message": {{ "text": "m" }}, "suppressions": {suppressions} }}"#),
         )
     };
-    assert!(only_detection(&result(r#"[ { "kind": "inSource" } ]"#)).suppressed);
-    assert!(only_detection(&result(r#"[ { "status": "accepted" } ]"#)).suppressed);
-    assert!(!only_detection(&result(r#"[ { "status": "underReview" } ]"#)).suppressed);
-    assert!(!only_detection(&result(r#"[ { "status": "rejected" } ]"#)).suppressed);
-    assert!(only_detection(&result(r#"[ { "status": "rejected" }, { "status": null } ]"#)).suppressed);
-    assert!(!only_detection(&result("[]")).suppressed);
+    assert_eq!(only_detection(&result(r#"[ { "kind": "inSource" } ]"#)).reported, Reported::Suppressed);
+    assert_eq!(only_detection(&result(r#"[ { "status": "accepted" } ]"#)).reported, Reported::Suppressed);
+    assert_eq!(only_detection(&result(r#"[ { "status": "underReview" } ]"#)).reported, Reported::Open);
+    assert_eq!(only_detection(&result(r#"[ { "status": "rejected" } ]"#)).reported, Reported::Open);
+    assert_eq!(only_detection(&result(r#"[ { "status": "rejected" }, { "status": null } ]"#)).reported, Reported::Suppressed);
+    assert_eq!(only_detection(&result("[]")).reported, Reported::Open);
 }
 
 #[test]

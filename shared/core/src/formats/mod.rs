@@ -3,7 +3,15 @@
 //! Parsers are pure: no I/O, no clock, no store. A report either parses whole or fails with an
 //! error naming the format, the position and what was expected — never a partial result.
 
+pub mod asff;
+pub mod common;
+mod detect;
+pub mod github;
+pub mod grype;
+pub mod ocsf;
 pub mod sarif;
+pub mod snyk;
+pub mod trivy;
 
 use std::fmt;
 
@@ -13,39 +21,57 @@ use crate::model::{AssetKey, Scan, SourceName};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Sarif,
+    Trivy,
+    Grype,
+    Snyk,
+    /// One GitHub webhook delivery (code scanning, Dependabot, secret scanning alerts).
+    Github,
+    /// AWS Security Hub findings (ASFF), plain or wrapped in EventBridge events.
+    Asff,
+    Ocsf,
 }
 
 impl Format {
     /// Every concrete format, in the order `auto` tries them.
-    pub const ALL: [Format; 1] = [Format::Sarif];
+    pub const ALL: [Format; 7] = [
+        Format::Sarif,
+        Format::Trivy,
+        Format::Grype,
+        Format::Snyk,
+        Format::Github,
+        Format::Asff,
+        Format::Ocsf,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sarif => "sarif",
+            Self::Trivy => "trivy",
+            Self::Grype => "grype",
+            Self::Snyk => "snyk",
+            Self::Github => "github",
+            Self::Asff => "asff",
+            Self::Ocsf => "ocsf",
         }
     }
 
     /// Parses a format name; `auto` is `None`.
     pub fn parse_choice(name: &str) -> Result<Option<Self>, ParseError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(None),
-            "sarif" => Ok(Some(Self::Sarif)),
-            other => Err(ParseError::UnknownFormatName { name: other.to_owned() }),
+        let name = name.trim().to_ascii_lowercase();
+        if name == "auto" {
+            return Ok(None);
         }
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .map(Some)
+            .ok_or(ParseError::UnknownFormatName { name })
     }
 
-    /// Guesses the format from the first bytes and top-level keys of a report.
+    /// Recognizes the format from the report's structure: its top-level keys and the keys of
+    /// its first elements, read from the first 64 KiB.
     pub fn detect(bytes: &[u8]) -> Result<Self, ParseError> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let head = &bytes[..bytes.len().min(64 * 1024)];
-        let first = head.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'{') && contains(head, b"\"runs\"") {
-            return Ok(Self::Sarif);
-        }
-        if first == Some(&b'{') && contains(head, b"sarif") {
-            return Ok(Self::Sarif);
-        }
-        Err(ParseError::UnknownFormat {
+        detect::detect(bytes).ok_or_else(|| ParseError::UnknownFormat {
             tried: Self::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
         })
     }
@@ -57,23 +83,30 @@ impl fmt::Display for Format {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// What a parser needs to know beyond the bytes.
 #[derive(Debug, Clone)]
 pub struct ParseContext {
     pub source: SourceName,
     /// Asset to use when the report does not name one (SARIF without version control data).
     pub default_asset: AssetKey,
+    /// The event name of a webhook delivery (GitHub's `X-GitHub-Event`), when known.
+    pub event: Option<String>,
 }
 
 impl ParseContext {
     pub fn for_source(source: SourceName) -> Self {
         let default_asset = AssetKey::parse(source.as_str())
             .expect("a source name is always a valid asset key (subset of its characters)");
-        Self { source, default_asset }
+        Self {
+            source,
+            default_asset,
+            event: None,
+        }
+    }
+
+    pub fn with_event(mut self, event: Option<String>) -> Self {
+        self.event = event;
+        self
     }
 }
 
@@ -114,6 +147,12 @@ pub fn parse_report_with_progress(
     };
     let scans = match format {
         Format::Sarif => sarif::parse(bytes, ctx, progress)?,
+        Format::Trivy => trivy::parse(bytes, ctx)?,
+        Format::Grype => grype::parse(bytes, ctx)?,
+        Format::Snyk => snyk::parse(bytes, ctx)?,
+        Format::Github => github::parse(bytes, ctx)?,
+        Format::Asff => asff::parse(bytes, ctx)?,
+        Format::Ocsf => ocsf::parse(bytes, ctx)?,
     };
     progress(bytes.len());
     Ok(Report { format, scans })
@@ -124,7 +163,7 @@ pub fn parse_report_with_progress(
 pub enum ParseError {
     #[error("the report is empty")]
     Empty,
-    #[error("unknown format {name:?}: expected auto, sarif")]
+    #[error("unknown format {name:?}: expected auto, sarif, trivy, grype, snyk, github, asff or ocsf")]
     UnknownFormatName { name: String },
     #[error("could not detect the report format (tried {tried}); pass the format explicitly")]
     UnknownFormat { tried: String },

@@ -18,7 +18,7 @@ use sonic_rs::LazyValue;
 
 use super::{ParseContext, ParseError, position_of};
 use crate::fingerprint::{self, FingerprintBuilder};
-use crate::model::{AssetKey, Detection, FindingKind, Fingerprint, Location, Scan, Severity, Tool};
+use crate::model::{AssetKey, Detection, FindingKind, Fingerprint, Location, Reported, Scan, Severity, Tool};
 
 const FORMAT: &str = "sarif";
 /// Titles longer than this are cut: tickets and chat need a line, not a page.
@@ -827,6 +827,7 @@ fn parse_run<'r>(
         tool,
         asset,
         detections,
+        complete: true,
     })
 }
 
@@ -957,7 +958,11 @@ fn detection(
 
     // SARIF §3.35.3: a suppression without a status is accepted; rejected or under-review ones
     // do not hide the result (decided while reading).
-    let suppressed = result.suppressed;
+    let reported = if result.suppressed {
+        Reported::Suppressed
+    } else {
+        Reported::Open
+    };
 
     let detection = Detection {
         fingerprint,
@@ -967,14 +972,18 @@ fn detection(
         title: truncate(title, MAX_TITLE),
         description: rule.and_then(|r| r.description.clone()),
         severity,
-        cvss: None,
+        cvss: Vec::new(),
+        epss: None,
+        kev: false,
         location: match path {
             Some(path) => Location::Source { path, line },
             None => Location::Unspecified,
         },
         fix: result.fix.as_ref().and_then(RawMessage::plain).map(str::to_owned),
         help_uri: rule.and_then(|r| r.help_uri.clone()),
-        suppressed,
+        evidence: Vec::new(),
+        reported,
+        reason: None,
     };
     (detection, tool_anchor)
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::PipelineError;
 use crate::formats::{Format, ParseContext, Report, parse_report};
 use crate::messages::Message;
-use crate::model::{AssetKey, Detection, Finding, Fingerprint, ScanRun, ScopeKey, SourceName, Status, Tool};
+use crate::model::{AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, Tool};
 use crate::ports::{Clock, FindingStore, Queue, RunStore};
 
 /// Findings written per store call during ingest.
@@ -85,29 +85,33 @@ where
     );
 
     // Runs of one tool over one asset are one scope, even when a report splits them.
-    let mut scopes: BTreeMap<ScopeKey, (Tool, AssetKey, Vec<Detection>)> = BTreeMap::new();
+    let mut scopes: BTreeMap<ScopeKey, ScopeScan> = BTreeMap::new();
     for scan in report.scans {
         let scope = ScopeKey::new(source, &scan.tool.name, &scan.asset);
-        scopes
-            .entry(scope)
-            .or_insert_with(|| (scan.tool, scan.asset, Vec::new()))
-            .2
-            .extend(scan.detections);
+        let entry = scopes.entry(scope).or_insert_with(|| ScopeScan {
+            tool: scan.tool,
+            asset: scan.asset,
+            detections: Vec::new(),
+            complete: true,
+        });
+        entry.detections.extend(scan.detections);
+        entry.complete &= scan.complete;
     }
 
     let mut summary = IngestSummary {
         run_id: run_id.clone(),
         ..IngestSummary::default()
     };
-    for (scope, (tool, asset, detections)) in scopes {
+    for (scope, scan) in scopes {
         let scope_run = ScopeIngest {
             scope,
-            tool,
-            asset,
+            tool: scan.tool,
+            asset: scan.asset,
+            complete: scan.complete,
             run_id: &run_id,
             now,
         };
-        scope_run.apply(store, queue, detections, &mut summary).await?;
+        scope_run.apply(store, queue, scan.detections, &mut summary).await?;
     }
     tracing::info!(?summary, "report ingested");
     Ok(summary)
@@ -129,10 +133,21 @@ fn run_id(source: &SourceName, now: chrono::DateTime<chrono::Utc>, report: &Repo
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%.3fZ"), hex::encode(&digest[..4]))
 }
 
+/// What one report says about one scope.
+struct ScopeScan {
+    tool: Tool,
+    asset: AssetKey,
+    detections: Vec<Detection>,
+    complete: bool,
+}
+
 struct ScopeIngest<'a> {
     scope: ScopeKey,
     tool: Tool,
     asset: AssetKey,
+    /// Only a complete scan resolves what it no longer lists, and only its fingerprint set is
+    /// kept as the scope's latest run.
+    complete: bool,
     run_id: &'a str,
     now: chrono::DateTime<chrono::Utc>,
 }
@@ -149,11 +164,11 @@ impl ScopeIngest<'_> {
         S: FindingStore + RunStore,
         Q: Queue,
     {
-        summary.received += detections.iter().filter(|d| !d.suppressed).count() as u64;
+        summary.received += detections.iter().filter(|d| d.is_open()).count() as u64;
 
         // Dedupe within the scan: the first report of a fingerprint wins, except that an
-        // open report beats a suppressed one.
-        detections.sort_by_key(|d| (d.fingerprint, d.suppressed));
+        // open report beats a suppressed or resolved one.
+        detections.sort_by_key(|d| (d.fingerprint, d.reported));
         let before = detections.len();
         detections.dedup_by_key(|d| d.fingerprint);
         summary.duplicates += (before - detections.len()) as u64;
@@ -170,7 +185,10 @@ impl ScopeIngest<'_> {
             fingerprints,
         };
 
-        let previous = store.latest_run(&self.scope).await?;
+        let previous = match self.complete {
+            true => store.latest_run(&self.scope).await?,
+            false => None,
+        };
         if previous.as_ref().is_some_and(|p| p.digest == digest) {
             store.record_run(&run).await?;
             return Ok(());
@@ -261,21 +279,26 @@ impl ScopeIngest<'_> {
         if !messages.is_empty() {
             queue.send(messages).await?;
         }
-        store.record_run(&run).await?;
+        if self.complete {
+            store.record_run(&run).await?;
+        }
         Ok(())
     }
 
     fn new_finding(&self, detection: Detection) -> Finding {
-        let suppressed = detection.suppressed;
+        let status = reported_status(detection.reported);
         Finding {
+            seen_by: match detection.reported {
+                Reported::Resolved => Vec::new(),
+                _ => vec![self.scope.clone()],
+            },
             detection,
             tool: self.tool.clone(),
             asset: self.asset.clone(),
-            seen_by: vec![self.scope.clone()],
-            status: if suppressed { Status::Suppressed } else { Status::Open },
+            status,
             first_seen: self.now,
             last_seen: self.now,
-            resolved_at: suppressed.then_some(self.now),
+            resolved_at: (!status.is_open()).then_some(self.now),
             triage: None,
         }
     }
@@ -285,15 +308,19 @@ impl ScopeIngest<'_> {
         if finding.detection.content_hash() != hash {
             effect = Effect::Updated;
         }
-        if !finding.seen_by.contains(&self.scope) {
+        let sees = detection.reported != Reported::Resolved;
+        if sees && !finding.seen_by.contains(&self.scope) {
             finding.seen_by.push(self.scope.clone());
             effect = Effect::Updated;
+        } else if !sees && finding.seen_by.contains(&self.scope) {
+            finding.seen_by.retain(|s| *s != self.scope);
+            effect = Effect::Updated;
         }
-        if detection.suppressed && finding.status.is_open() {
-            finding.status = Status::Suppressed;
+        if !detection.is_open() && finding.status.is_open() {
+            finding.status = reported_status(detection.reported);
             finding.resolved_at = Some(self.now);
             effect = Effect::Resolved;
-        } else if !detection.suppressed && !finding.status.is_open() {
+        } else if detection.is_open() && !finding.status.is_open() {
             finding.status = Status::Reopened;
             finding.resolved_at = None;
             effect = Effect::Updated;
@@ -303,6 +330,15 @@ impl ScopeIngest<'_> {
             finding.last_seen = self.now;
         }
         Reseen { finding, effect }
+    }
+}
+
+/// The status a first report gives a finding.
+fn reported_status(reported: Reported) -> Status {
+    match reported {
+        Reported::Open => Status::Open,
+        Reported::Suppressed => Status::Suppressed,
+        Reported::Resolved => Status::Resolved,
     }
 }
 
