@@ -567,7 +567,13 @@ pub struct Detection {
 
 impl Detection {
     /// A detection with the facts every format has; parsers fill in the rest field by field.
-    pub fn new(fingerprint: Fingerprint, kind: FindingKind, title: String, severity: Severity, location: Location) -> Self {
+    pub fn new(
+        fingerprint: Fingerprint,
+        kind: FindingKind,
+        title: String,
+        severity: Severity,
+        location: Location,
+    ) -> Self {
         Self {
             fingerprint,
             kind,
@@ -627,9 +633,11 @@ impl Detection {
 
     /// The rating to score by: the newest CVSS version, and within it the highest score.
     pub fn best_cvss(&self) -> Option<&Cvss> {
-        self.cvss
-            .iter()
-            .max_by(|a, b| (a.major_version(), a.score).partial_cmp(&(b.major_version(), b.score)).unwrap_or(std::cmp::Ordering::Equal))
+        self.cvss.iter().max_by(|a, b| {
+            (a.major_version(), a.score)
+                .partial_cmp(&(b.major_version(), b.score))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
     }
 
     pub fn is_open(&self) -> bool {

@@ -1,51 +1,18 @@
 //! The SARIF parser against the real reports in `shared/samples/sarif/` and against broken
 //! input. Expected values are computed independently from the same bytes with `serde_json`.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use muster_core::formats::{Format, ParseContext, ParseError, parse_report};
 use muster_core::{Detection, FindingKind, Report, Reported, Severity, SourceName};
 use serde_json::Value;
 
-/// The samples folder: `$MUSTER_SAMPLES`, else the first `shared/samples` found walking up from
-/// this crate (the workspace's sibling `../shared/samples`).
-fn samples_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("MUSTER_SAMPLES") {
-        let dir = PathBuf::from(dir);
-        return dir.is_dir().then_some(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared").join("samples"))
-        .find(|dir| dir.join("sarif").is_dir())
-}
-
 fn sarif_samples() -> Option<Vec<(String, Vec<u8>)>> {
-    let Some(dir) = samples_dir() else {
-        println!("skipped: samples not found (set MUSTER_SAMPLES)");
-        return None;
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("sarif"))
-        .expect("samples/sarif is readable")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no files in {}", dir.join("sarif").display());
-    Some(
-        files
-            .into_iter()
-            .map(|path| {
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                let bytes = std::fs::read(&path).expect("sample is readable");
-                (name, bytes)
-            })
-            .collect(),
-    )
+    support::sample_files("sarif")
 }
 
 fn ctx() -> ParseContext {
-    ParseContext::for_source(SourceName::parse("ci").unwrap())
+    support::ctx()
 }
 
 fn parse(bytes: &[u8]) -> Result<Report, ParseError> {
@@ -53,7 +20,7 @@ fn parse(bytes: &[u8]) -> Result<Report, ParseError> {
 }
 
 fn sample(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = std::fs::read(samples_dir()?.join("sarif").join(name)).ok()?;
+    let bytes = std::fs::read(support::samples_dir()?.join("sarif").join(name)).ok()?;
     let json = serde_json::from_slice(&bytes).expect("sample is JSON");
     Some((bytes, json))
 }
@@ -137,7 +104,11 @@ fn every_sarif_sample_yields_one_detection_per_result() {
                 let at = format!("{name}: runs[{run_index}].results[{index}]");
                 assert!(!detection.title.trim().is_empty(), "{at}: empty title");
                 assert_eq!(detection.severity, expected_severity(run, result), "{at}: severity");
-                assert_eq!(detection.reported == Reported::Suppressed, expected_suppressed(result), "{at}: suppressed");
+                assert_eq!(
+                    detection.reported == Reported::Suppressed,
+                    expected_suppressed(result),
+                    "{at}: suppressed"
+                );
                 if let Some(rule_id) = result["ruleId"].as_str() {
                     assert_eq!(detection.rule_id.as_deref(), Some(rule_id), "{at}: rule id");
                 }
@@ -606,11 +577,26 @@ fn suppression_status_decides() {
             &format!(r#"{{ "ruleId": "r", "message": {{ "text": "m" }}, "suppressions": {suppressions} }}"#),
         )
     };
-    assert_eq!(only_detection(&result(r#"[ { "kind": "inSource" } ]"#)).reported, Reported::Suppressed);
-    assert_eq!(only_detection(&result(r#"[ { "status": "accepted" } ]"#)).reported, Reported::Suppressed);
-    assert_eq!(only_detection(&result(r#"[ { "status": "underReview" } ]"#)).reported, Reported::Open);
-    assert_eq!(only_detection(&result(r#"[ { "status": "rejected" } ]"#)).reported, Reported::Open);
-    assert_eq!(only_detection(&result(r#"[ { "status": "rejected" }, { "status": null } ]"#)).reported, Reported::Suppressed);
+    assert_eq!(
+        only_detection(&result(r#"[ { "kind": "inSource" } ]"#)).reported,
+        Reported::Suppressed
+    );
+    assert_eq!(
+        only_detection(&result(r#"[ { "status": "accepted" } ]"#)).reported,
+        Reported::Suppressed
+    );
+    assert_eq!(
+        only_detection(&result(r#"[ { "status": "underReview" } ]"#)).reported,
+        Reported::Open
+    );
+    assert_eq!(
+        only_detection(&result(r#"[ { "status": "rejected" } ]"#)).reported,
+        Reported::Open
+    );
+    assert_eq!(
+        only_detection(&result(r#"[ { "status": "rejected" }, { "status": null } ]"#)).reported,
+        Reported::Suppressed
+    );
     assert_eq!(only_detection(&result("[]")).reported, Reported::Open);
 }
 

@@ -17,7 +17,12 @@ pub fn image_asset(name: &str) -> Option<AssetKey> {
     {
         name = name[..open].trim_end();
     }
-    for prefix in ["docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"] {
+    for prefix in [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ] {
         if let Some(rest) = name.strip_prefix(prefix) {
             name = rest;
             break;
@@ -102,7 +107,11 @@ mod tests {
     #[test]
     fn image_names_from_different_tools_are_one_asset() {
         let expected = image_asset("alpine:3.10").unwrap();
-        for name in ["docker.io/library/alpine:3.10", "alpine:3.10 (alpine 3.10.2)", " alpine:3.10 "] {
+        for name in [
+            "docker.io/library/alpine:3.10",
+            "alpine:3.10 (alpine 3.10.2)",
+            " alpine:3.10 ",
+        ] {
             assert_eq!(image_asset(name).unwrap(), expected, "{name}");
         }
         assert_ne!(image_asset("ghcr.io/acme/alpine:3.10").unwrap(), expected);

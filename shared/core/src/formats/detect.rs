@@ -70,7 +70,9 @@ pub(super) fn detect(bytes: &[u8]) -> Option<Format> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack[..haystack.len().min(HEAD)].windows(needle.len()).any(|w| w == needle)
+    haystack[..haystack.len().min(HEAD)]
+        .windows(needle.len())
+        .any(|w| w == needle)
 }
 
 /// Walks the head of a JSON document collecting object keys; tolerates the cut at the end.
@@ -143,7 +145,10 @@ mod tests {
             (r#"{"vulnerabilities":[{"packageName":"x"}],"ok":false}"#, Format::Snyk),
             (r#"{"action":"created","alert":{"number":1}}"#, Format::Github),
             (r#"{"Findings":[]}"#, Format::Asff),
-            (r#"{"detail-type":"Security Hub Findings - Imported","detail":{}}"#, Format::Asff),
+            (
+                r#"{"detail-type":"Security Hub Findings - Imported","detail":{}}"#,
+                Format::Asff,
+            ),
             (r#"[{"class_uid":2004,"metadata":{}}]"#, Format::Ocsf),
         ];
         for (text, format) in cases {
