@@ -15,6 +15,7 @@ async fn ingest(pipeline: &TestPipeline, bytes: &[u8]) -> muster_core::IngestSum
         .ingest(IngestRequest {
             source: &source(),
             format: None,
+            event: None,
             bytes,
         })
         .await
@@ -260,6 +261,7 @@ async fn a_malformed_report_stores_nothing() {
         .ingest(IngestRequest {
             source: &source(),
             format: Some(Format::Sarif),
+            event: None,
             bytes: br#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":"a"},{"ruleId":}]}]}"#,
         })
         .await

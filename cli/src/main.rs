@@ -32,6 +32,8 @@ struct Cli {
 
 const EXAMPLES: &str = "Examples:
   muster ingest results.sarif           # run the pipeline on a report
+  muster ingest 'reports/*.json'        # several reports; the format of each is detected
+  muster ingest --format github --event dependabot_alert delivery.json
   muster findings --tier P1             # what is most urgent
   muster outbox                         # tickets and chat messages muster would send
   muster serve --addr 127.0.0.1:8080    # webhook server + workers
@@ -77,9 +79,12 @@ struct PushArgs {
     /// Environment variable holding the source's HMAC secret (omit for unsigned sources).
     #[arg(long)]
     secret_env: Option<String>,
-    /// Report files.
+    /// GitHub event name, for payloads of `github` sources (sent as X-GitHub-Event).
+    #[arg(long)]
+    event: Option<String>,
+    /// Report files or glob patterns (`reports/*.json`).
     #[arg(required = true)]
-    files: Vec<PathBuf>,
+    files: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -87,12 +92,18 @@ struct IngestArgs {
     /// Source the reports come from (scopes the scan diff, like a webhook source).
     #[arg(long, default_value = "local")]
     source: String,
-    /// Report format; `auto` detects it from the content.
+    /// auto (detect from the content), sarif, trivy, grype, snyk, github, asff or ocsf.
     #[arg(long, default_value = "auto")]
     format: String,
-    /// Report files (read in place: do not rewrite them while muster reads them).
+    /// GitHub event of a webhook payload (code_scanning_alert, dependabot_alert,
+    /// secret_scanning_alert, repository_vulnerability_alert); detected from the payload if
+    /// omitted.
+    #[arg(long)]
+    event: Option<String>,
+    /// Report files or glob patterns (`reports/*.json`; read in place: do not rewrite them
+    /// while muster reads them).
     #[arg(required = true)]
-    files: Vec<PathBuf>,
+    files: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -182,9 +193,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn push(args: &PushArgs, json: bool) -> anyhow::Result<()> {
-    let target = push::PushTarget::new(&args.url, &args.source, args.secret_env.as_deref())?;
+    let target = push::PushTarget::new(
+        &args.url,
+        &args.source,
+        args.secret_env.as_deref(),
+        args.event.as_deref(),
+    )?;
     let client = push::client()?;
-    for path in &args.files {
+    for path in &expand_files(&args.files)? {
         let summary = push::push_file(&client, &target, path).await?;
         if json {
             output::emit(&format!("{}\n", summary.trim()))?;
@@ -283,10 +299,24 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
         Some(format) => Some(format),
         None => config.source(source.as_str()).and_then(|s| s.format()),
     };
-    let ctx = ParseContext::for_source(source.clone());
-    for path in &args.files {
+    let ctx = ParseContext::for_source(source.clone()).with_event(args.event.clone());
+    let files = expand_files(&args.files)?;
+    let mut failed = Vec::new();
+    for (index, path) in files.iter().enumerate() {
+        if files.len() > 1 {
+            tracing::info!(file = %path.display(), "file {} of {}", index + 1, files.len());
+        }
         let started = std::time::Instant::now();
-        let report = parse_file(path, format, &ctx)?;
+        // One bad report must not stop the others: each is parsed whole before anything of
+        // it is stored, so a failure leaves the store as it was.
+        let report = match parse_file(path, format, &ctx) {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                failed.push(path.display().to_string());
+                continue;
+            }
+        };
         let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
         spinner.enable_steady_tick(Duration::from_millis(120));
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "parsed");
@@ -314,7 +344,40 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
             );
         }
     }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} reports could not be read and were not ingested: {}",
+            failed.len(),
+            files.len(),
+            failed.join(", ")
+        );
+    }
     Ok(())
+}
+
+/// Files named on the command line, with glob patterns expanded (for shells that do not, and
+/// for quoted patterns); a pattern that matches nothing is an error, not a silent no-op.
+fn expand_files(args: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for arg in args {
+        let is_pattern = arg.contains(['*', '?', '[']) && !Path::new(arg).exists();
+        if !is_pattern {
+            files.push(PathBuf::from(arg));
+            continue;
+        }
+        let matches = glob::glob(arg).with_context(|| format!("invalid glob pattern {arg:?}"))?;
+        let before = files.len();
+        for entry in matches {
+            let path = entry.with_context(|| format!("cannot read a match of {arg:?}"))?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        if files.len() == before {
+            bail!("no file matches {arg:?}");
+        }
+    }
+    Ok(files)
 }
 
 fn print_summary(path: &Path, summary: &IngestSummary, json: bool) -> anyhow::Result<()> {

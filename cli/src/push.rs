@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use muster_core::retry::RetryPolicy;
+use muster_http::GITHUB_EVENT_HEADER;
 use muster_http::Secret;
-use muster_http::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use muster_http::signature::{GITHUB_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, sign_github};
 use reqwest::StatusCode;
 
 /// Five deliveries per report; no wait, Retry-After included, beyond a minute: a CI job should
@@ -27,11 +28,13 @@ pub struct PushTarget {
     pub url: String,
     pub source: String,
     pub secret: Option<Secret>,
+    /// GitHub event name for `github` sources (`X-GitHub-Event`).
+    pub event: Option<String>,
 }
 
 impl PushTarget {
     /// Reads the secret from `secret_env` now, so a missing variable fails before any upload.
-    pub fn new(url: &str, source: &str, secret_env: Option<&str>) -> anyhow::Result<Self> {
+    pub fn new(url: &str, source: &str, secret_env: Option<&str>, event: Option<&str>) -> anyhow::Result<Self> {
         let secret = match secret_env {
             Some(variable) => {
                 let value = std::env::var(variable)
@@ -48,6 +51,7 @@ impl PushTarget {
             url,
             source: source.to_owned(),
             secret,
+            event: event.map(str::to_owned),
         })
     }
 }
@@ -83,12 +87,17 @@ pub async fn push_file(client: &reqwest::Client, target: &PushTarget, path: &Pat
             .header("content-type", "application/json")
             .header("content-encoding", "gzip")
             .body(body.clone());
+        if let Some(event) = &target.event {
+            request = request.header(GITHUB_EVENT_HEADER, event);
+        }
         if let Some(secret) = &target.secret {
-            // Signed per attempt: a retry after a long Retry-After must not look stale.
+            // Signed per attempt: a retry after a long Retry-After must not look stale. Both
+            // schemes are sent, so the same command serves generic and `github` sources.
             let now = chrono::Utc::now().timestamp();
             request = request
                 .header(TIMESTAMP_HEADER, now.to_string())
-                .header(SIGNATURE_HEADER, sign(secret, now, &body));
+                .header(SIGNATURE_HEADER, sign(secret, now, &body))
+                .header(GITHUB_SIGNATURE_HEADER, sign_github(secret, &body));
         }
         let (retryable, delay, failure) = match request.send().await {
             Ok(response) => {

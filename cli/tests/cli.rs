@@ -151,6 +151,43 @@ fn a_broken_report_names_the_file_and_position_and_exits_non_zero() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-file.sarif"));
 }
 
+#[test]
+fn ingest_expands_globs_and_keeps_going_past_a_bad_file() {
+    let work = Workdir::new("globs");
+    std::fs::create_dir_all(work.path("reports")).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo.sarif");
+    std::fs::copy(&demo, work.path("reports/a.sarif")).unwrap();
+    std::fs::write(work.path("reports/b.sarif"), "{\"version\":\"2.1.0\",\"runs\":[").unwrap();
+    std::fs::write(work.path("reports/notes.txt"), "not a report").unwrap();
+
+    // Quoted, as a user would on a shell without globbing: muster expands it.
+    let output = work.muster(&["ingest", "--json", "reports/*.sarif"]);
+
+    assert!(!output.status.success(), "a failed file makes the run fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("b.sarif"), "{stderr}");
+    assert!(stderr.contains("1 of 2 reports"), "{stderr}");
+    let summaries: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(summaries.len(), 1, "the good file was ingested");
+    assert!(summaries[0]["new"].as_u64().unwrap() > 0);
+    let findings = work.json(&["findings", "--open", "--json"]);
+    assert_eq!(
+        findings.as_array().unwrap().len() as u64,
+        summaries[0]["new"].as_u64().unwrap()
+    );
+
+    let none = work.muster(&["ingest", "reports/*.json"]);
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no file matches \"reports/*.json\""),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+}
+
 /// Sends one HTTP/1.1 request and returns (status, body).
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     http_with(addr, method, path, "", body)

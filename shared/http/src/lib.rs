@@ -21,12 +21,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
 use muster_core::services::Pipeline;
-use muster_core::{Config, IngestRequest, IngestSummary, PipelineError, SourceName};
+use muster_core::{Config, Format, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
 pub use signature::Secret;
 
 /// Largest request body accepted by default (32 MiB); larger reports go through uploads.
 pub const DEFAULT_BODY_LIMIT: usize = muster_core::config::DEFAULT_BODY_LIMIT_MIB as usize * 1024 * 1024;
+
+/// The event name of a GitHub webhook delivery (`code_scanning_alert`, `ping`, …).
+pub const GITHUB_EVENT_HEADER: &str = "x-github-event";
 
 /// What the router needs from the pipeline; implemented by `Pipeline` and by test doubles of
 /// nothing — tests use the real embedded pipeline.
@@ -215,16 +218,20 @@ async fn webhook<I: Ingestor>(
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
         }
     })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let format = source_config.format();
     if let Some(secret) = state.http.secrets.get(source_config.name.as_str()) {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        signature::verify(
-            secret,
-            header(signature::SIGNATURE_HEADER),
-            header(signature::TIMESTAMP_HEADER),
-            &body,
-            chrono::Utc::now().timestamp(),
-        )
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        let verified = match format {
+            Some(Format::Github) => signature::verify_github(secret, header(signature::GITHUB_SIGNATURE_HEADER), &body),
+            _ => signature::verify(
+                secret,
+                header(signature::SIGNATURE_HEADER),
+                header(signature::TIMESTAMP_HEADER),
+                &body,
+                chrono::Utc::now().timestamp(),
+            ),
+        };
+        verified.map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     }
     let bytes = decode_body(&headers, body, state.http.body_limit)?;
     let name: SourceName = source_config.name.clone();
@@ -232,7 +239,8 @@ async fn webhook<I: Ingestor>(
         .ingestor
         .ingest(IngestRequest {
             source: &name,
-            format: source_config.format(),
+            format,
+            event: header(GITHUB_EVENT_HEADER),
             bytes: &bytes,
         })
         .await?;

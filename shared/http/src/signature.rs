@@ -15,6 +15,8 @@ use sha2::Sha256;
 pub const MAX_SKEW_SECONDS: i64 = 5 * 60;
 pub const SIGNATURE_HEADER: &str = "x-muster-signature";
 pub const TIMESTAMP_HEADER: &str = "x-muster-timestamp";
+/// GitHub's webhook signature: HMAC-SHA256 of the body alone, no timestamp.
+pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// A shared secret; its bytes are never printed.
 #[derive(Clone)]
@@ -58,13 +60,27 @@ impl SignatureError {
     }
 }
 
-fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+fn keyed(secret: &Secret) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret.0).expect("HMAC takes any key length");
+    <Hmac<Sha256> as Mac>::new_from_slice(&secret.0).expect("HMAC takes any key length")
+}
+
+fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = keyed(secret);
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
+}
+
+/// The hex digest of a `sha256=<64 hex digits>` header value.
+fn tag_of(header: &'static str, value: &str) -> Result<Vec<u8>, SignatureError> {
+    const EXPECTED: &str = "sha256=<64 hex digits>";
+    let hex_tag = value
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed(header, EXPECTED))?;
+    hex::decode(hex_tag).map_err(|_| SignatureError::Malformed(header, EXPECTED))
 }
 
 /// The `X-Muster-Signature` value for a body sent at `timestamp` (what a client sends).
@@ -90,18 +106,27 @@ pub fn verify(
     if skew.abs() > MAX_SKEW_SECONDS {
         return Err(SignatureError::Stale(skew));
     }
-    let hex_tag = signature
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed(
-            "X-Muster-Signature",
-            "sha256=<64 hex digits>",
-        ))?;
-    let tag =
-        hex::decode(hex_tag).map_err(|_| SignatureError::Malformed("X-Muster-Signature", "sha256=<64 hex digits>"))?;
+    let tag = tag_of("X-Muster-Signature", signature)?;
     mac(secret, timestamp_text, body)
         .verify_slice(&tag)
         .map_err(|_| SignatureError::Mismatch)
+}
+
+/// The `X-Hub-Signature-256` value GitHub sends for a body.
+pub fn sign_github(secret: &Secret, body: &[u8]) -> String {
+    let mut mac = keyed(secret);
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks GitHub's `X-Hub-Signature-256` over the body as sent. GitHub signs no timestamp;
+/// a replayed delivery is harmless because ingest is idempotent per alert.
+pub fn verify_github(secret: &Secret, signature: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+    let signature = signature.ok_or(SignatureError::Missing("X-Hub-Signature-256"))?;
+    let tag = tag_of("X-Hub-Signature-256", signature)?;
+    let mut mac = keyed(secret);
+    mac.update(body);
+    mac.verify_slice(&tag).map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -160,6 +185,27 @@ mod tests {
         assert_eq!(
             verify(&secret(), Some(&signature), Some(&moved), b"{}", NOW),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn github_signatures_cover_the_body() {
+        // The example from GitHub's "Validating webhook deliveries" documentation.
+        let secret = Secret::new("It's a Secret to Everybody");
+        let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(sign_github(&secret, b"Hello, World!"), expected);
+        assert_eq!(verify_github(&secret, Some(expected), b"Hello, World!"), Ok(()));
+        assert_eq!(
+            verify_github(&secret, Some(expected), b"Hello, World?"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_github(&secret, None, b"x").unwrap_err().code(),
+            "missing_signature"
+        );
+        assert_eq!(
+            verify_github(&secret, Some("sha1=abc"), b"x").unwrap_err().code(),
+            "malformed_signature"
         );
     }
 

@@ -24,6 +24,8 @@ pub struct IngestRequest<'a> {
     pub source: &'a SourceName,
     /// `None` detects the format from the content.
     pub format: Option<Format>,
+    /// Webhook event name (GitHub's `X-GitHub-Event`), when the transport carries one.
+    pub event: Option<&'a str>,
     pub bytes: &'a [u8],
 }
 
@@ -55,7 +57,7 @@ where
     Q: Queue,
     C: Clock,
 {
-    let ctx = ParseContext::for_source(request.source.clone());
+    let ctx = ParseContext::for_source(request.source.clone()).with_event(request.event.map(str::to_owned));
     let report = parse_report(request.bytes, request.format, &ctx)?;
     apply_report(store, queue, clock, request.source, report).await
 }
