@@ -105,6 +105,11 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
         bytes.truncate(bytes.len() / 2);
         bytes
     };
+    let gzip_bomb = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![b' '; 1 << 20]).unwrap();
+        encoder.finish().unwrap()
+    };
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
         (
             "malformed JSON",
@@ -180,6 +185,94 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
             post("/webhooks/local", vec![b' '; 4096]),
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
+        ),
+        (
+            "gzip that inflates past the limit",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from(gzip_bomb))
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "gzip header on a plain body",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from(r#"{"runs":[]}"#))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad_encoding",
+        ),
+        (
+            "XML content type",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_TYPE, "application/xml")
+                .body(Body::from("<report/>"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "multipart form upload",
+            Request::post("/webhooks/local")
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=x")
+                .body(Body::from("--x\r\n\r\n{}\r\n--x--"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "invalid UTF-8 in a string",
+            post(
+                "/webhooks/local",
+                b"{\"version\":\"2.1.0\",\"runs\":[{\"tool\":{\"driver\":{\"name\":\"x\xff\"}},\"results\":[]}]}"
+                    .to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "nesting deep enough to overflow a parser's stack",
+            post(
+                "/webhooks/local",
+                format!(r#"{{"runs":{}{}}}"#, "[".repeat(500), "]".repeat(500)),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "trailing garbage after the report",
+            post("/webhooks/local", r#"{"version":"2.1.0","runs":[]} trailing"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "whitespace only",
+            post("/webhooks/local", " \n\t "),
+            StatusCode::BAD_REQUEST,
+            "empty_report",
+        ),
+        (
+            "a JSON array of numbers",
+            post("/webhooks/local", "[1, 2, 3]"),
+            StatusCode::BAD_REQUEST,
+            "unrecognized_report",
+        ),
+        (
+            "runs is not an array",
+            post("/webhooks/local", r#"{"version":"2.1.0","runs":{}}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "line number out of range",
+            post(
+                "/webhooks/local",
+                r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":"a","message":{"text":"m"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a.c"},"region":{"startLine":99999999999999999999999}}}]}]}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
         ),
     ];
     for (name, request, want_status, want_code) in cases {

@@ -207,6 +207,7 @@ async fn webhook<I: Ingestor>(
             format!("no source named {source:?} is configured; add [[sources]] name = {source:?} to muster.toml"),
         )
     })?;
+    check_content_type(&headers)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -245,6 +246,44 @@ async fn webhook<I: Ingestor>(
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
+/// Reports are JSON (or JSON Lines); a form upload or an HTML/XML body is a client mistake that
+/// deserves a clear 415 rather than a parse error. Clients that label JSON loosely (curl's
+/// default form type, octet-stream, text/plain) are accepted.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let accepted = matches!(
+        essence.as_str(),
+        "" | "application/json"
+            | "application/x-ndjson"
+            | "application/jsonl"
+            | "application/octet-stream"
+            | "application/gzip"
+            | "application/x-gzip"
+            | "application/x-www-form-urlencoded"
+            | "text/plain"
+            | "text/json"
+    ) || essence.ends_with("+json");
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type {essence:?} is not a report; send the JSON report as application/json"),
+        ))
+    }
 }
 
 /// Undoes `Content-Encoding: gzip`, refusing bodies that inflate past `limit`.

@@ -5,6 +5,7 @@
 
 pub mod asff;
 pub mod common;
+mod depth;
 mod detect;
 pub mod github;
 pub mod grype;
@@ -12,6 +13,8 @@ pub mod ocsf;
 pub mod sarif;
 pub mod snyk;
 pub mod trivy;
+
+pub use depth::MAX_DEPTH;
 
 use std::fmt;
 
@@ -145,6 +148,17 @@ pub fn parse_report_with_progress(
         Some(format) => format,
         None => Format::detect(bytes)?,
     };
+    if let Some(offset) = depth::too_deep(bytes, MAX_DEPTH) {
+        let (line, column) = position_of(bytes, offset);
+        return Err(ParseError::Syntax {
+            format: format.as_str(),
+            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            offset,
+            line,
+            column,
+            item: None,
+        });
+    }
     let scans = match format {
         Format::Sarif => sarif::parse(bytes, ctx, progress)?,
         Format::Trivy => trivy::parse(bytes, ctx)?,
