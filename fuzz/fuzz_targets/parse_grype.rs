@@ -1,0 +1,8 @@
+//! Any bytes given to the grype parser end in a report or an error: never a panic, a hang or a crash.
+#![no_main]
+
+#[macro_use]
+#[path = "common.rs"]
+mod common;
+
+muster_fuzz_target!(Some(muster_core::Format::Grype));
