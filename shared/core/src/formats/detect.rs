@@ -46,6 +46,11 @@ pub(super) fn detect(bytes: &[u8]) -> Option<Format> {
     if object && shape.top("alert") && (shape.top("action") || shape.top("repository")) {
         return Some(Format::Github);
     }
+    // Other GitHub deliveries (a hook's `ping`, an `issues` event) are recognized too, so they
+    // get GitHub's answer (zeros for a ping, "unsupported event") instead of "unrecognized".
+    if object && ((shape.top("zen") && shape.top("hook_id")) || (shape.top("action") && shape.top("issue"))) {
+        return Some(Format::Github);
+    }
     if object && shape.top("matches") {
         return Some(Format::Grype);
     }
@@ -137,13 +142,15 @@ mod tests {
 
     #[test]
     fn recognizes_each_format_by_its_keys() {
-        let cases: [(&str, Format); 9] = [
+        let cases: [(&str, Format); 11] = [
             (r#"{"version":"2.1.0","runs":[]}"#, Format::Sarif),
             (r#"{"SchemaVersion":2,"ArtifactName":"a","Results":[]}"#, Format::Trivy),
             (r#"[{"Target":"a","Vulnerabilities":[]}]"#, Format::Trivy),
             (r#"{"matches":[{"vulnerability":{}}],"source":{}}"#, Format::Grype),
             (r#"{"vulnerabilities":[{"packageName":"x"}],"ok":false}"#, Format::Snyk),
             (r#"{"action":"created","alert":{"number":1}}"#, Format::Github),
+            (r#"{"zen":"Design for failure.","hook_id":1}"#, Format::Github),
+            (r#"{"action":"opened","issue":{"number":1}}"#, Format::Github),
             (r#"{"Findings":[]}"#, Format::Asff),
             (
                 r#"{"detail-type":"Security Hub Findings - Imported","detail":{}}"#,
