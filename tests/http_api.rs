@@ -266,6 +266,66 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
             "malformed_report",
         ),
         (
+            "Trivy vulnerability without an id",
+            post(
+                "/webhooks/local",
+                r#"{"SchemaVersion":2,"ArtifactName":"a","Results":[{"Target":"t","Vulnerabilities":[{"PkgName":"p"}]}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
+            "Trivy Results of the wrong type",
+            post("/webhooks/local", r#"{"SchemaVersion":2,"ArtifactName":"a","Results":"none"}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "Grype match id of the wrong type",
+            post("/webhooks/local", r#"{"matches":[{"vulnerability":{"id":7},"artifact":{"name":"a"}}]}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "Grype match without a package",
+            post("/webhooks/local", r#"{"matches":[{"vulnerability":{"id":"CVE-1"},"artifact":{}}]}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
+            "Snyk vulnerability without a package",
+            post(
+                "/webhooks/local",
+                r#"{"vulnerabilities":[{"id":"SNYK-1","title":"t","severity":"high","packageName":null}],"projectName":"p"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
+            "EventBridge event that carries no findings",
+            post("/webhooks/local", r#"{"detail-type":"Security Hub Insight Results","detail":{}}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
+            "ASFF finding without an id",
+            post("/webhooks/local", r#"{"Findings":[{"Title":"x"}]}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
+            "OCSF class of the wrong type",
+            post("/webhooks/local", r#"{"class_uid":"x"}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_report",
+        ),
+        (
+            "GitHub alert that names no alert kind",
+            post("/webhooks/local", r#"{"action":"created","alert":{}}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_report",
+        ),
+        (
             "line number out of range",
             post(
                 "/webhooks/local",
@@ -418,6 +478,121 @@ mod signed_sources {
             error.to_string().contains("MUSTER_TEST_SECRET_THAT_IS_NEVER_SET"),
             "{error}"
         );
+    }
+}
+
+mod github_sources {
+    use super::*;
+    use muster_core::Config;
+    use muster_http::Secret;
+    use muster_http::signature::sign_github;
+
+    const SECRET: &str = "webhook secret from the GitHub App settings";
+
+    fn github_app(pipeline: &Arc<TestPipeline>) -> axum::Router {
+        let config = Config::from_toml(
+            "[[sources]]\nname = \"github\"\nformat = \"github\"\nsecret_env = \"UNUSED_IN_THIS_TEST\"\n",
+            "test.toml",
+        )
+        .unwrap();
+        router(
+            Arc::clone(pipeline),
+            HttpConfig {
+                config: Arc::new(config),
+                body_limit: DEFAULT_BODY_LIMIT,
+                secrets: [("github".to_owned(), Secret::new(SECRET))].into_iter().collect(),
+            },
+        )
+    }
+
+    /// A delivery as GitHub sends it: event header, delivery id, signature over the body.
+    fn delivery(event: &str, body: &[u8], secret: &str) -> Request<Body> {
+        Request::post("/webhooks/github")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+            .header("X-Hub-Signature-256", sign_github(&Secret::new(secret), body))
+            .body(Body::from(body.to_vec()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn signed_alert_deliveries_are_ingested_and_pings_answered() {
+        let Some(created) = sample("github_webhooks/github_dependabot_alert_created.payload.json") else {
+            return;
+        };
+        let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+
+        let (status, body) = call(github_app(&pipeline), delivery("dependabot_alert", &created, SECRET)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!((body["received"].as_u64(), body["new"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(stored(&pipeline).await, 1);
+
+        let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+        let (status, body) = call(github_app(&pipeline), delivery("ping", ping, SECRET)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["received"], 0);
+    }
+
+    #[tokio::test]
+    async fn unsigned_forged_and_unsupported_deliveries_are_refused() {
+        let Some(created) = sample("github_webhooks/github_dependabot_alert_created.payload.json") else {
+            return;
+        };
+        let Some(issue) = sample("github_webhooks/github_issues_opened.payload.json") else {
+            return;
+        };
+        let unsigned = Request::post("/webhooks/github")
+            .header("X-GitHub-Event", "dependabot_alert")
+            .body(Body::from(created.clone()))
+            .unwrap();
+        let generic_signature_only = {
+            let now = chrono::Utc::now().timestamp();
+            Request::post("/webhooks/github")
+                .header("X-GitHub-Event", "dependabot_alert")
+                .header("X-Muster-Timestamp", now.to_string())
+                .header(
+                    "X-Muster-Signature",
+                    muster_http::signature::sign(&Secret::new(SECRET), now, &created),
+                )
+                .body(Body::from(created.clone()))
+                .unwrap()
+        };
+        let cases = vec![
+            ("unsigned", unsigned, StatusCode::UNAUTHORIZED, "missing_signature"),
+            (
+                "muster's scheme on a GitHub source",
+                generic_signature_only,
+                StatusCode::UNAUTHORIZED,
+                "missing_signature",
+            ),
+            (
+                "wrong secret",
+                delivery("dependabot_alert", &created, "guess"),
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+            ),
+            (
+                "an issues event is not a security alert",
+                delivery("issues", &issue, SECRET),
+                StatusCode::BAD_REQUEST,
+                "invalid_report",
+            ),
+            (
+                "alert payload that is not JSON",
+                delivery("code_scanning_alert", b"action=created", SECRET),
+                StatusCode::BAD_REQUEST,
+                "malformed_report",
+            ),
+        ];
+        for (name, request, want_status, code) in cases {
+            let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+            let (status, body) = call(github_app(&pipeline), request).await;
+            assert_eq!(status, want_status, "{name}: {body}");
+            assert_eq!(body["error"]["code"], code, "{name}: {body}");
+            assert!(!body.to_string().contains(SECRET), "{name} leaked the secret");
+            assert_eq!(stored(&pipeline).await, 0, "{name} stored something");
+        }
     }
 }
 
