@@ -107,20 +107,17 @@ fn issues_events_are_refused_as_not_security_alerts() {
 }
 
 #[test]
-fn detect_recognizes_alert_deliveries_and_no_other_format_claims_issues() {
+fn detect_recognizes_every_github_delivery_and_issues_are_refused_as_unsupported_events() {
     let Some(files) = support::sample_files(FOLDER) else {
         return;
     };
     for (name, bytes) in &files {
-        let detected = Format::detect(bytes);
+        assert_eq!(Format::detect(bytes), Ok(Format::Github), "{name}");
         if name.starts_with("github_issues_") {
-            // detect.rs looks for `alert`; an issues delivery has none, so auto finds nothing.
-            assert!(
-                matches!(detected, Err(ParseError::UnknownFormat { .. })),
-                "{name}: {detected:?}"
-            );
-        } else {
-            assert_eq!(detected, Ok(Format::Github), "{name}");
+            // Recognized as GitHub, so the answer names the event instead of "unrecognized".
+            let error = parse_report(bytes, None, &support::ctx()).unwrap_err();
+            assert!(matches!(error, ParseError::Schema { .. }), "{name}: {error:?}");
+            assert!(error.to_string().contains("issues"), "{name}: {error}");
         }
     }
 }

@@ -1,13 +1,679 @@
-//! Grype JSON reports.
+//! Grype JSON reports (`grype -o json`, from 0.7 to today's layout) → detections.
 //!
-//! Not implemented yet: every report of this format is refused with a clear error.
+//! One detection per `matches[]` entry, fingerprinted with the package recipe every dependency
+//! scanner shares, so that Grype and Trivy reports of one image collapse into one finding. The
+//! parser reads borrowed slices of the input and never returns part of a report: any bad match
+//! fails the whole report with its position or item path.
+//!
+//! Also home of the small helpers the Snyk parser shares (`pub(super)` below); they belong in
+//! `common.rs` once that file is free to change.
 
-use super::{ParseContext, ParseError};
-use crate::model::Scan;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
 
-pub fn parse(_bytes: &[u8], _ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
-    Err(ParseError::Schema {
-        format: "grype",
-        message: "this format is not supported yet".to_owned(),
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use sonic_rs::LazyValue;
+
+use super::{ParseContext, ParseError, common, position_of};
+use crate::model::{
+    AssetKey, Cvss, Detection, Epss, FindingKind, Fingerprint, Location, PackageLocation, Scan, Severity, Tool,
+};
+
+const FORMAT: &str = "grype";
+
+/// A JSON string, borrowed from the report unless it had escapes. serde borrows only a field
+/// whose type is exactly `Cow<str>`; inside `Option` or `Vec` a bare `Cow` would copy every string.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(super) struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Deserialize)]
+struct RawReport<'a> {
+    /// Outer `None`: the key is absent (not a Grype report); inner `None`: `null`, which is how
+    /// Go writes an empty match list.
+    #[serde(borrow, default, deserialize_with = "present")]
+    matches: Option<Option<Vec<LazyValue<'a>>>>,
+    #[serde(borrow, default)]
+    source: Option<RawSource<'a>>,
+    #[serde(borrow, default)]
+    descriptor: Option<RawDescriptor<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawSource<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    target: Option<RawTarget<'a>>,
+}
+
+/// `source.target`: a path for directory and file scans, an object for images.
+enum RawTarget<'a> {
+    Path(Text<'a>),
+    Image {
+        user_input: Option<Text<'a>>,
+        tags: Vec<Text<'a>>,
+        image_id: Option<Text<'a>>,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawDescriptor<'a> {
+    #[serde(borrow, default)]
+    name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    version: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMatch<'a> {
+    #[serde(borrow, default)]
+    vulnerability: Option<RawVulnerability<'a>>,
+    #[serde(borrow, default)]
+    related_vulnerabilities: Option<Vec<RawVulnerability<'a>>>,
+    #[serde(borrow, default)]
+    artifact: Option<RawArtifact<'a>>,
+}
+
+/// A match's `vulnerability` and its `relatedVulnerabilities` share this shape.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawVulnerability<'a> {
+    #[serde(borrow, default)]
+    id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    data_source: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    severity: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    urls: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default)]
+    description: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    cvss: Option<Vec<RawCvss<'a>>>,
+    #[serde(borrow, default)]
+    fix: Option<RawFix<'a>>,
+    #[serde(borrow, default)]
+    epss: Option<Vec<RawEpss<'a>>>,
+    /// CISA KEV entries (grype ≥ 0.87); any entry means the CVE is in the catalog.
+    #[serde(default)]
+    known_exploited: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Deserialize)]
+struct RawCvss<'a> {
+    #[serde(borrow, default)]
+    source: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    version: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    vector: Option<Text<'a>>,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMetrics {
+    #[serde(default)]
+    base_score: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RawFix<'a> {
+    #[serde(borrow, default)]
+    versions: Option<Vec<Text<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawEpss<'a> {
+    #[serde(borrow, default)]
+    cve: Option<Text<'a>>,
+    #[serde(default)]
+    epss: Option<f64>,
+    #[serde(default)]
+    percentile: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RawArtifact<'a> {
+    #[serde(borrow, default)]
+    name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    version: Option<Text<'a>>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    locations: Option<Vec<RawLocation<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawLocation<'a> {
+    #[serde(borrow, default)]
+    path: Option<Text<'a>>,
+}
+
+/// Reads a Grype JSON report: one `Scan` (the report's one asset) with one detection per match.
+pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
+    let (base, text) = report_text(FORMAT, bytes)?;
+    let report: RawReport<'_> = sonic_rs::from_str(text).map_err(|e| ParseError::syntax(FORMAT, bytes, base, &e))?;
+    let matches = report.matches.ok_or_else(|| ParseError::Schema {
+        format: FORMAT,
+        message: "missing \"matches\": a Grype report is an object with a \"matches\" array (grype -o json)".into(),
+    })?;
+    let matches = matches.unwrap_or_default();
+
+    let asset = report_asset(report.source.as_ref(), ctx);
+    let image = report.source.as_ref().is_some_and(RawSource::is_image);
+    let mut texts = Interner::default();
+    let mut detections = Vec::with_capacity(matches.len());
+    for (index, lazy) in matches.iter().enumerate() {
+        let raw: RawMatch<'_> = parse_item(FORMAT, bytes, lazy, || format!("matches[{index}]"))?;
+        detections.push(detection(&raw, index, &asset, image, &mut texts)?);
+    }
+    share_evidence(&mut detections, LOCATION);
+
+    let descriptor = report.descriptor.as_ref();
+    let tool = Tool {
+        name: descriptor
+            .and_then(|d| non_empty(d.name.as_deref()))
+            .unwrap_or("grype")
+            .to_owned(),
+        version: descriptor
+            .and_then(|d| non_empty(d.version.as_deref()))
+            .map(str::to_owned),
+    };
+    Ok(vec![Scan {
+        tool,
+        asset,
+        detections,
+        complete: true,
+    }])
+}
+
+const LOCATION: &str = "location: ";
+
+fn detection(
+    raw: &RawMatch<'_>,
+    index: usize,
+    asset: &AssetKey,
+    image: bool,
+    texts: &mut Interner,
+) -> Result<Detection, ParseError> {
+    let missing = |what: &str| ParseError::Schema {
+        format: FORMAT,
+        message: format!("matches[{index}].{what} is missing"),
+    };
+    let vulnerability = raw.vulnerability.as_ref().ok_or_else(|| missing("vulnerability"))?;
+    let primary = non_empty(vulnerability.id.as_deref()).ok_or_else(|| missing("vulnerability: id"))?;
+    let artifact = raw.artifact.as_ref().ok_or_else(|| missing("artifact"))?;
+    let name = non_empty(artifact.name.as_deref()).ok_or_else(|| missing("artifact: name"))?;
+    let related = raw.related_vulnerabilities.as_deref().unwrap_or_default();
+    let aliases = || related.iter().filter_map(|r| non_empty(r.id.as_deref()));
+
+    let fingerprint = common::package_fingerprint(primary, aliases(), name, asset);
+    let canonical = common::canonical_vuln_id(primary, aliases());
+    let version = non_empty(artifact.version.as_deref());
+    let fixed_version = vulnerability
+        .fix
+        .as_ref()
+        .and_then(|f| f.versions.as_deref())
+        .and_then(|versions| versions.iter().find_map(|v| non_empty(Some(v))));
+    let paths = || {
+        artifact
+            .locations
+            .iter()
+            .flatten()
+            .filter_map(|l| non_empty(l.path.as_deref()))
+    };
+    let kind = match artifact.kind.as_deref().map(str::trim) {
+        Some("deb" | "rpm" | "apk") if image => FindingKind::Container,
+        _ => FindingKind::Dependency,
+    };
+    let location = Location::Package(Box::new(PackageLocation {
+        name: name.to_owned(),
+        version: version.map(str::to_owned),
+        fixed_version: fixed_version.map(str::to_owned),
+        path: paths().next().map(str::to_owned),
+    }));
+
+    let mut detection = Detection::new(
+        fingerprint,
+        kind,
+        package_title(canonical, name, version),
+        Severity::Info,
+        location,
+    );
+    detection.rule_id = Some(texts.get(primary));
+    detection.vuln_ids = common::vuln_ids(primary, aliases());
+    detection.description = std::iter::once(vulnerability)
+        .chain(related)
+        .find_map(|v| non_empty(v.description.as_deref()))
+        .map(|text| texts.get(text));
+    detection.help_uri = non_empty(vulnerability.data_source.as_deref())
+        .or_else(|| vulnerability.urls.iter().flatten().find_map(|u| non_empty(Some(u))))
+        .map(|uri| texts.get(uri));
+    for entry in std::iter::once(vulnerability)
+        .chain(related)
+        .flat_map(|v| v.cvss.iter().flatten())
+    {
+        if let Some(cvss) = cvss(entry)
+            && !detection.cvss.contains(&cvss)
+        {
+            detection.cvss.push(cvss);
+        }
+    }
+    detection.severity = severity_or_cvss(vulnerability.severity.as_deref(), &detection);
+    detection.epss = epss(vulnerability, related, canonical);
+    detection.kev = std::iter::once(vulnerability)
+        .chain(related)
+        .any(|v| v.known_exploited.as_ref().is_some_and(|k| !k.is_empty()));
+    detection.fix = common::upgrade_hint(name, fixed_version);
+    for path in paths() {
+        let line = format!("{LOCATION}{path}");
+        if !detection.evidence.contains(&line) && detection.evidence.len() < MAX_EVIDENCE {
+            detection.evidence.push(line);
+        }
+    }
+    Ok(detection)
+}
+
+fn cvss(raw: &RawCvss<'_>) -> Option<Cvss> {
+    let score = raw.metrics.as_ref()?.base_score?;
+    if !(score.is_finite() && (0.0..=10.0).contains(&score)) {
+        return None;
+    }
+    let mut cvss = Cvss::new(
+        score as f32,
+        non_empty(raw.vector.as_deref()).map(str::to_owned),
+        non_empty(raw.source.as_deref()).map(str::to_owned),
+    );
+    if let Some(version) = non_empty(raw.version.as_deref()) {
+        cvss.version = Some(version.to_owned());
+    }
+    Some(cvss)
+}
+
+/// The EPSS entry of the canonical CVE, else the first one, from the match or its related ids.
+fn epss(vulnerability: &RawVulnerability<'_>, related: &[RawVulnerability<'_>], canonical: &str) -> Option<Epss> {
+    let entries = || {
+        std::iter::once(vulnerability)
+            .chain(related)
+            .flat_map(|v| v.epss.iter().flatten())
+    };
+    let of_canonical = entries().find(|e| e.cve.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(canonical)));
+    let entry = of_canonical.or_else(|| entries().next())?;
+    epss_from(entry.epss?, entry.percentile?)
+}
+
+impl RawSource<'_> {
+    fn is_image(&self) -> bool {
+        self.kind
+            .as_deref()
+            .is_some_and(|k| k.trim().eq_ignore_ascii_case("image"))
+            || matches!(self.target, Some(RawTarget::Image { .. }))
+    }
+}
+
+/// The scanned image or directory; `.` (how `grype dir:.` names the working directory, quoted by
+/// grype 0.24) says nothing, so it and a missing target fall back to the context's asset.
+fn report_asset(source: Option<&RawSource<'_>>, ctx: &ParseContext) -> AssetKey {
+    let image = source.is_some_and(RawSource::is_image);
+    let asset = match source.and_then(|s| s.target.as_ref()) {
+        Some(RawTarget::Image {
+            user_input,
+            tags,
+            image_id,
+        }) => {
+            let user_input = non_empty(user_input.as_deref());
+            let tags = tags.iter().map(|t| &**t);
+            // An archive's file name is less of a name than the tags inside it (Trivy agrees).
+            let candidates: Vec<&str> = if user_input.is_some_and(is_archive) {
+                tags.chain(user_input).chain(image_id.as_deref()).collect()
+            } else {
+                user_input.into_iter().chain(tags).chain(image_id.as_deref()).collect()
+            };
+            candidates.into_iter().find_map(common::image_asset)
+        }
+        Some(RawTarget::Path(path)) => {
+            let path = path.trim();
+            let unquoted = path
+                .strip_prefix('"')
+                .and_then(|p| p.strip_suffix('"'))
+                .unwrap_or(path)
+                .trim();
+            match unquoted {
+                "" | "." => None,
+                target if image => common::image_asset(target),
+                target => common::asset_from_text(target),
+            }
+        }
+        None => None,
+    };
+    asset.unwrap_or_else(|| ctx.default_asset.clone())
+}
+
+/// `docker-archive:app.tar`, `oci-archive:…`, `./app.tar.gz`: an image read from a file.
+fn is_archive(input: &str) -> bool {
+    let lower = input.to_ascii_lowercase();
+    lower.contains("-archive:") || [".tar", ".tar.gz", ".tgz"].iter().any(|ext| lower.ends_with(ext))
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawTarget<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TargetVisitor(std::marker::PhantomData))
+    }
+}
+
+struct TargetVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum TargetField {
+    UserInput,
+    Tags,
+    #[serde(rename = "imageID")]
+    ImageId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for TargetVisitor<'a> {
+    type Value = RawTarget<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a path or an image description")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(RawTarget::Path(Text(Cow::Borrowed(text))))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(RawTarget::Path(Text(Cow::Owned(text.to_owned()))))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(RawTarget::Path(Text(Cow::Owned(text))))
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let (mut user_input, mut tags, mut image_id) = (None, Vec::new(), None);
+        while let Some(field) = map.next_key::<TargetField>()? {
+            match field {
+                TargetField::UserInput => user_input = map.next_value::<Option<Text<'a>>>()?,
+                TargetField::Tags => tags = map.next_value::<Option<Vec<Text<'a>>>>()?.unwrap_or_default(),
+                TargetField::ImageId => image_id = map.next_value::<Option<Text<'a>>>()?,
+                TargetField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RawTarget::Image {
+            user_input,
+            tags,
+            image_id,
+        })
+    }
+}
+
+// ---- shared with the Snyk parser ------------------------------------------------------------
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Most evidence lines one detection carries: enough for a ticket, bounded so that a report
+/// repeating one vulnerability at thousands of places cannot blow up memory.
+pub(super) const MAX_EVIDENCE: usize = 100;
+
+/// The report as text, without a UTF-8 byte order mark, and where that text starts in `bytes`.
+///
+/// Validated whole up front: sonic-rs skips the values it keeps lazily (every match, every
+/// Snyk entry) without checking their UTF-8 and then treats them as `&str`, so invalid bytes
+/// there must be refused before it sees them.
+pub(super) fn report_text<'b>(format: &'static str, bytes: &'b [u8]) -> Result<(usize, &'b str), ParseError> {
+    let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    let text = std::str::from_utf8(&bytes[base..]).map_err(|error| {
+        let offset = base + error.valid_up_to();
+        let (line, column) = position_of(bytes, offset);
+        ParseError::Syntax {
+            format,
+            message: "invalid UTF-8".to_owned(),
+            offset,
+            line,
+            column,
+            item: None,
+        }
+    })?;
+    Ok((base, text))
+}
+
+/// Tells a missing key (`None`) from `null` (`Some(None)`): Go writes an empty list as `null`,
+/// while a missing list means the document is not the report it claims to be.
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes one array element kept as a raw slice of `bytes`, so that an error names the
+/// element (`matches[3]`) and its line and column in the whole report.
+pub(super) fn parse_item<'v, T: Deserialize<'v>>(
+    format: &'static str,
+    bytes: &[u8],
+    item: &'v LazyValue<'_>,
+    path: impl FnOnce() -> String,
+) -> Result<T, ParseError> {
+    let raw = item.as_raw_str();
+    sonic_rs::from_str(raw).map_err(|e| ParseError::syntax(format, bytes, offset_in(bytes, raw), &e).in_item(path()))
+}
+
+/// Where `part` starts in `bytes`; a lazy value from `from_str` borrows its input, anything
+/// else (never expected) maps to the start rather than to a wrong place.
+fn offset_in(bytes: &[u8], part: &str) -> usize {
+    let start = bytes.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    if at >= start && at <= start + bytes.len() {
+        at - start
+    } else {
+        0
+    }
+}
+
+/// Trimmed text, or `None` when it is missing or blank.
+pub(super) fn non_empty(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The report's severity word; else the best CVSS rating; else `Info`. An odd word is never an
+/// error: scanners add levels over time.
+pub(super) fn severity_or_cvss(word: Option<&str>, detection: &Detection) -> Severity {
+    word.and_then(|w| Severity::parse(w).ok())
+        .or_else(|| detection.best_cvss().map(|c| Severity::from_cvss(f64::from(c.score))))
+        .unwrap_or(Severity::Info)
+}
+
+/// An EPSS pair when both values are probabilities.
+pub(super) fn epss_from(probability: f64, percentile: f64) -> Option<Epss> {
+    let valid = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+    (valid(probability) && valid(percentile)).then_some(Epss {
+        probability: probability as f32,
+        percentile: percentile as f32,
     })
+}
+
+/// "CVE-2024-6345 in setuptools 63.2.0".
+pub(super) fn package_title(vulnerability: &str, package: &str, version: Option<&str>) -> String {
+    let title = match version {
+        Some(version) => format!("{vulnerability} in {package} {version}"),
+        None => format!("{vulnerability} in {package}"),
+    };
+    common::truncate(title, common::MAX_TITLE)
+}
+
+/// Gives every detection that shares a fingerprint the union of their evidence lines (lines
+/// starting with `primary` first, then the rest, each in first-seen order, at most
+/// `MAX_EVIDENCE`). The ingest keeps one detection per fingerprint; whichever it keeps then
+/// lists every place the report named.
+pub(super) fn share_evidence(detections: &mut [Detection], primary: &str) {
+    let mut groups: HashMap<Fingerprint, Vec<usize>> = HashMap::with_capacity(detections.len());
+    for (index, detection) in detections.iter().enumerate() {
+        groups.entry(detection.fingerprint).or_default().push(index);
+    }
+    for members in groups.into_values().filter(|m| m.len() > 1) {
+        let mut seen = HashSet::new();
+        let mut unique: Vec<&str> = Vec::new();
+        for &index in &members {
+            for line in &detections[index].evidence {
+                if seen.insert(line.as_str()) {
+                    unique.push(line);
+                }
+            }
+        }
+        // Stable: each kind keeps first-seen order.
+        unique.sort_by_key(|line| !line.starts_with(primary));
+        let mut lines: Vec<String> = unique.iter().take(MAX_EVIDENCE).map(|l| (*l).to_owned()).collect();
+        if unique.len() > MAX_EVIDENCE
+            && let Some(last) = lines.last_mut()
+        {
+            *last = format!("... and {} more", unique.len() - MAX_EVIDENCE + 1);
+        }
+        for &index in &members {
+            detections[index].evidence.clone_from(&lines);
+        }
+    }
+}
+
+/// Shares text that many detections repeat (descriptions, ids, links) as one `Arc<str>`.
+#[derive(Default)]
+pub(super) struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub(super) fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceName;
+
+    fn ctx() -> ParseContext {
+        ParseContext::for_source(SourceName::parse("ci").unwrap())
+    }
+
+    fn report(source: &str) -> String {
+        format!(
+            r#"{{"matches":[{{"vulnerability":{{"id":"CVE-1"}},"artifact":{{"name":"a","type":"deb"}}}}],"source":{source}}}"#
+        )
+    }
+
+    #[test]
+    fn image_target_names_the_asset_and_os_packages_are_container_findings() {
+        let scans = parse(
+            report(r#"{"type":"image","target":{"userInput":"docker.io/library/alpine:3.10"}}"#).as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(scans[0].asset.as_str(), "alpine:3.10");
+        assert_eq!(scans[0].detections[0].kind, FindingKind::Container);
+    }
+
+    #[test]
+    fn image_without_user_input_falls_back_to_tags_then_id() {
+        let tagged = parse(
+            report(r#"{"type":"image","target":{"userInput":"","tags":["app:1"],"imageID":"sha256:x"}}"#).as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(tagged[0].asset.as_str(), "app:1");
+        let archive = parse(report(r#"{"type":"image","target":{"userInput":"docker-archive:out/app.tar","tags":["docker.io/library/alpine:3.10"]}}"#).as_bytes(), &ctx()).unwrap();
+        assert_eq!(
+            archive[0].asset.as_str(),
+            "alpine:3.10",
+            "an archive is named by its tag, like Trivy does"
+        );
+        let untagged = parse(
+            report(r#"{"type":"image","target":{"tags":null,"imageID":"sha256:x"}}"#).as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(untagged[0].asset.as_str(), "sha256:x");
+    }
+
+    #[test]
+    fn working_directory_target_uses_the_default_asset() {
+        for target in [r#"".""#, r#""\".\"""#, r#""""#] {
+            let source = format!(r#"{{"type":"directory","target":{target}}}"#);
+            let scans = parse(report(&source).as_bytes(), &ctx()).unwrap();
+            assert_eq!(scans[0].asset.as_str(), "ci", "{target}");
+            assert_eq!(scans[0].detections[0].kind, FindingKind::Dependency, "{target}");
+        }
+        let scans = parse(
+            report(r#"{"type":"directory","target":"/src/shop"}"#).as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(scans[0].asset.as_str(), "/src/shop");
+    }
+
+    #[test]
+    fn plain_strings_are_borrowed_and_escaped_ones_decoded() {
+        let raw: RawArtifact<'_> =
+            sonic_rs::from_str(r#"{"name":"plain","version":"a\"b","locations":[{"path":"/x"}]}"#).unwrap();
+        assert!(matches!(raw.name.as_ref().unwrap().0, Cow::Borrowed("plain")));
+        assert_eq!(raw.version.as_deref(), Some("a\"b"));
+        let locations = raw.locations.unwrap();
+        assert!(matches!(locations[0].path.as_ref().unwrap().0, Cow::Borrowed("/x")));
+        let source: RawSource<'_> = sonic_rs::from_str(r#"{"target":{"userInput":"app:1","tags":["t"]}}"#).unwrap();
+        let Some(RawTarget::Image { user_input, tags, .. }) = source.target else {
+            panic!("an image target")
+        };
+        assert!(matches!(user_input.unwrap().0, Cow::Borrowed("app:1")));
+        assert!(matches!(tags[0].0, Cow::Borrowed("t")));
+    }
+
+    #[test]
+    fn evidence_is_shared_and_bounded() {
+        let mut detections: Vec<Detection> = (0..3)
+            .map(|i| {
+                let mut d = Detection::new(
+                    Fingerprint::from_bytes([1; 16]),
+                    FindingKind::Dependency,
+                    "t".into(),
+                    Severity::Low,
+                    Location::Unspecified,
+                );
+                d.evidence = (0..MAX_EVIDENCE).map(|j| format!("location: {i}/{j}")).collect();
+                d
+            })
+            .collect();
+        share_evidence(&mut detections, LOCATION);
+        for d in &detections {
+            assert_eq!(d.evidence.len(), MAX_EVIDENCE);
+            assert_eq!(
+                d.evidence.last().unwrap(),
+                &format!("... and {} more", 2 * MAX_EVIDENCE + 1)
+            );
+        }
+    }
 }

@@ -148,16 +148,23 @@ pub fn parse_report_with_progress(
         Some(format) => format,
         None => Format::detect(bytes)?,
     };
+    // Checked once here for every parser: JSON engines that keep values unparsed (sonic-rs
+    // lazy values) assume valid UTF-8, and invalid bytes there panic or worse.
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(ParseError::at(
+            format,
+            bytes,
+            error.valid_up_to(),
+            "invalid UTF-8 (a report must be UTF-8 JSON)".into(),
+        ));
+    }
     if let Some(offset) = depth::too_deep(bytes, MAX_DEPTH) {
-        let (line, column) = position_of(bytes, offset);
-        return Err(ParseError::Syntax {
-            format: format.as_str(),
-            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+        return Err(ParseError::at(
+            format,
+            bytes,
             offset,
-            line,
-            column,
-            item: None,
-        });
+            format!("nesting deeper than {MAX_DEPTH} levels"),
+        ));
     }
     let scans = match format {
         Format::Sarif => sarif::parse(bytes, ctx, progress)?,
@@ -205,6 +212,19 @@ impl ParseError {
         let message = message.split(" at line ").next().unwrap_or(&message).trim().to_owned();
         Self::Syntax {
             format,
+            message,
+            offset,
+            line,
+            column,
+            item: None,
+        }
+    }
+
+    /// A syntax error at a byte offset of the whole report.
+    fn at(format: Format, bytes: &[u8], offset: usize, message: String) -> Self {
+        let (line, column) = position_of(bytes, offset);
+        Self::Syntax {
+            format: format.as_str(),
             message,
             offset,
             line,
