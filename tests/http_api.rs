@@ -276,19 +276,28 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
         ),
         (
             "Trivy Results of the wrong type",
-            post("/webhooks/local", r#"{"SchemaVersion":2,"ArtifactName":"a","Results":"none"}"#),
+            post(
+                "/webhooks/local",
+                r#"{"SchemaVersion":2,"ArtifactName":"a","Results":"none"}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "malformed_report",
         ),
         (
             "Grype match id of the wrong type",
-            post("/webhooks/local", r#"{"matches":[{"vulnerability":{"id":7},"artifact":{"name":"a"}}]}"#),
+            post(
+                "/webhooks/local",
+                r#"{"matches":[{"vulnerability":{"id":7},"artifact":{"name":"a"}}]}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "malformed_report",
         ),
         (
             "Grype match without a package",
-            post("/webhooks/local", r#"{"matches":[{"vulnerability":{"id":"CVE-1"},"artifact":{}}]}"#),
+            post(
+                "/webhooks/local",
+                r#"{"matches":[{"vulnerability":{"id":"CVE-1"},"artifact":{}}]}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "invalid_report",
         ),
@@ -303,7 +312,10 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
         ),
         (
             "EventBridge event that carries no findings",
-            post("/webhooks/local", r#"{"detail-type":"Security Hub Insight Results","detail":{}}"#),
+            post(
+                "/webhooks/local",
+                r#"{"detail-type":"Security Hub Insight Results","detail":{}}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "invalid_report",
         ),
@@ -357,6 +369,22 @@ async fn healthz_answers_ok() {
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
 }
 
+/// The router with one source, `name`, of `format`, protected by `secret`.
+fn app_with_secret(pipeline: &Arc<TestPipeline>, name: &str, format: &str, secret: &str) -> axum::Router {
+    let toml = format!("[[sources]]\nname = \"{name}\"\nformat = \"{format}\"\nsecret_env = \"UNUSED_IN_THIS_TEST\"\n");
+    let config = muster_core::Config::from_toml(&toml, "test.toml").unwrap();
+    router(
+        Arc::clone(pipeline),
+        HttpConfig {
+            config: Arc::new(config),
+            body_limit: DEFAULT_BODY_LIMIT,
+            secrets: [(name.to_owned(), muster_http::Secret::new(secret))]
+                .into_iter()
+                .collect(),
+        },
+    )
+}
+
 mod signed_sources {
     use super::*;
     use muster_core::Config;
@@ -366,19 +394,7 @@ mod signed_sources {
     const SECRET: &str = "correct horse battery staple";
 
     fn signed_app(pipeline: &Arc<TestPipeline>) -> axum::Router {
-        let config = Config::from_toml(
-            "[[sources]]\nname = \"ci\"\nsecret_env = \"UNUSED_IN_THIS_TEST\"\n",
-            "test.toml",
-        )
-        .unwrap();
-        router(
-            Arc::clone(pipeline),
-            HttpConfig {
-                config: Arc::new(config),
-                body_limit: DEFAULT_BODY_LIMIT,
-                secrets: [("ci".to_owned(), Secret::new(SECRET))].into_iter().collect(),
-            },
-        )
+        app_with_secret(pipeline, "ci", "auto", SECRET)
     }
 
     fn signed(body: Vec<u8>, secret: &str, timestamp: i64, gzip: bool) -> Request<Body> {
@@ -483,26 +499,13 @@ mod signed_sources {
 
 mod github_sources {
     use super::*;
-    use muster_core::Config;
     use muster_http::Secret;
     use muster_http::signature::sign_github;
 
     const SECRET: &str = "webhook secret from the GitHub App settings";
 
     fn github_app(pipeline: &Arc<TestPipeline>) -> axum::Router {
-        let config = Config::from_toml(
-            "[[sources]]\nname = \"github\"\nformat = \"github\"\nsecret_env = \"UNUSED_IN_THIS_TEST\"\n",
-            "test.toml",
-        )
-        .unwrap();
-        router(
-            Arc::clone(pipeline),
-            HttpConfig {
-                config: Arc::new(config),
-                body_limit: DEFAULT_BODY_LIMIT,
-                secrets: [("github".to_owned(), Secret::new(SECRET))].into_iter().collect(),
-            },
-        )
+        app_with_secret(pipeline, "github", "github", SECRET)
     }
 
     /// A delivery as GitHub sends it: event header, delivery id, signature over the body.
