@@ -7,8 +7,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use muster_core::formats::{Format, ParseError, common};
-use muster_core::{AssetKey, Detection, FindingKind, Fingerprint, Location, Report, Reported, Severity};
+use muster_core::{AssetKey, FindingKind, Fingerprint, Location, Report, Reported, Severity};
 use serde_json::{Value, json};
+use support::detections;
 
 const FOLDER: &str = "asff";
 
@@ -21,9 +22,7 @@ fn parse_json(value: &Value) -> Result<Report, ParseError> {
 }
 
 fn sample_json(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = support::sample(FOLDER, name)?;
-    let json = serde_json::from_slice(&bytes).expect("sample is JSON");
-    Some((bytes, json))
+    support::sample_json(FOLDER, name)
 }
 
 /// The findings of any ASFF shape, and whether the shape is a full export.
@@ -41,10 +40,6 @@ fn findings_of(json: &Value) -> (Vec<&Value>, bool) {
         return (list.iter().collect(), false);
     }
     (vec![json], false)
-}
-
-fn detections(report: &Report) -> Vec<&Detection> {
-    report.scans.iter().flat_map(|s| &s.detections).collect()
 }
 
 fn label(text: &str) -> Severity {

@@ -34,9 +34,7 @@ fn only(report: &Report) -> (&Scan, &Detection) {
 }
 
 fn sample_json(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = support::sample(FOLDER, name)?;
-    let json = serde_json::from_slice(&bytes).expect("sample is JSON");
-    Some((bytes, json))
+    support::sample_json(FOLDER, name)
 }
 
 /// The event a sample was recorded for, from its file name (`github_<event>_<action>…`).

@@ -8,28 +8,20 @@ use std::collections::HashSet;
 
 use muster_core::fingerprint;
 use muster_core::formats::{Format, ParseError};
-use muster_core::{AssetKey, Detection, FindingKind, Location, PackageLocation, Report, Severity};
+use muster_core::{AssetKey, Detection, FindingKind, Report, Severity};
 use serde_json::Value;
+use support::{line_at, package};
 
 fn parse(bytes: &[u8]) -> Result<Report, ParseError> {
     support::parse_as(Format::Grype, bytes)
 }
 
 fn sample(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = support::sample("grype", name)?;
-    let json = serde_json::from_slice(&bytes).expect("sample is JSON");
-    Some((bytes, json))
+    support::sample_json("grype", name)
 }
 
 fn matches(json: &Value) -> &[Value] {
     json["matches"].as_array().map_or(&[], Vec::as_slice)
-}
-
-fn package(detection: &Detection) -> &PackageLocation {
-    match &detection.location {
-        Location::Package(package) => package,
-        other => panic!("expected a package location, got {other:?}"),
-    }
 }
 
 fn default_asset() -> AssetKey {
@@ -416,35 +408,11 @@ const SMALL: &str = r#"{
 "#;
 
 fn syntax(error: &ParseError) -> (usize, usize, Option<String>) {
-    match error {
-        ParseError::Syntax {
-            format,
-            offset,
-            line,
-            item,
-            message,
-            ..
-        } => {
-            assert_eq!(*format, "grype");
-            assert!(!message.is_empty());
-            (*offset, *line, item.clone())
-        }
-        other => panic!("expected a syntax error, got {other:?}"),
-    }
+    support::syntax_error(error, "grype")
 }
 
 fn schema_message(error: ParseError) -> String {
-    match error {
-        ParseError::Schema {
-            format: "grype",
-            message,
-        } => message,
-        other => panic!("expected a grype schema error, got {other:?}"),
-    }
-}
-
-fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset].matches('\n').count() + 1
+    support::schema_message(error, "grype")
 }
 
 #[test]

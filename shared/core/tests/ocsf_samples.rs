@@ -5,8 +5,9 @@
 mod support;
 
 use muster_core::formats::{Format, ParseError, common};
-use muster_core::{Detection, FindingKind, Location, Report, Reported, Severity};
+use muster_core::{FindingKind, Location, Report, Reported, Severity};
 use serde_json::{Value, json};
+use support::detections;
 
 const FOLDER: &str = "ocsf";
 
@@ -19,13 +20,7 @@ fn parse_json(value: &Value) -> Result<Report, ParseError> {
 }
 
 fn sample_json(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = support::sample(FOLDER, name)?;
-    let json = serde_json::from_slice(&bytes).expect("sample is JSON");
-    Some((bytes, json))
-}
-
-fn detections(report: &Report) -> Vec<&Detection> {
-    report.scans.iter().flat_map(|s| &s.detections).collect()
+    support::sample_json(FOLDER, name)
 }
 
 /// One Prowler event, as the sample holds it.

@@ -8,17 +8,16 @@ use std::collections::HashSet;
 
 use muster_core::fingerprint;
 use muster_core::formats::{Format, ParseError};
-use muster_core::{AssetKey, Detection, FindingKind, Location, PackageLocation, Report, Scan, Severity};
+use muster_core::{AssetKey, Detection, FindingKind, Report, Scan, Severity};
 use serde_json::Value;
+use support::{detections, line_at, package};
 
 fn parse(bytes: &[u8]) -> Result<Report, ParseError> {
     support::parse_as(Format::Snyk, bytes)
 }
 
 fn sample(name: &str) -> Option<(Vec<u8>, Value)> {
-    let bytes = support::sample("snyk", name)?;
-    let json = serde_json::from_slice(&bytes).expect("sample is JSON");
-    Some((bytes, json))
+    support::sample_json("snyk", name)
 }
 
 /// The top-level projects: the array's elements, or the one object.
@@ -44,17 +43,6 @@ fn entries(json: &Value) -> Vec<(&Value, bool)> {
         }
     }
     all
-}
-
-fn detections(report: &Report) -> Vec<&Detection> {
-    report.scans.iter().flat_map(|s| &s.detections).collect()
-}
-
-fn package(detection: &Detection) -> &PackageLocation {
-    match &detection.location {
-        Location::Package(package) => package,
-        other => panic!("expected a package location, got {other:?}"),
-    }
 }
 
 /// The first CVE among the Snyk id and its CVE and GHSA identifiers, else the Snyk id.
@@ -422,35 +410,11 @@ const REPEATED: &str = r#"{
 "#;
 
 fn syntax(error: &ParseError) -> (usize, usize, Option<String>) {
-    match error {
-        ParseError::Syntax {
-            format,
-            offset,
-            line,
-            item,
-            message,
-            ..
-        } => {
-            assert_eq!(*format, "snyk");
-            assert!(!message.is_empty());
-            (*offset, *line, item.clone())
-        }
-        other => panic!("expected a syntax error, got {other:?}"),
-    }
+    support::syntax_error(error, "snyk")
 }
 
 fn schema_message(error: ParseError) -> String {
-    match error {
-        ParseError::Schema {
-            format: "snyk",
-            message,
-        } => message,
-        other => panic!("expected a snyk schema error, got {other:?}"),
-    }
-}
-
-fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset].matches('\n').count() + 1
+    support::schema_message(error, "snyk")
 }
 
 #[test]

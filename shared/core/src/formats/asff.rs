@@ -3,103 +3,24 @@
 //!
 //! A finding that names a vulnerable package is fingerprinted with the package recipe every
 //! dependency scanner shares, so Trivy's ASFF output and its JSON report of one image collapse
-//! into the same findings. Also home of small number/CVSS/EPSS helpers the GitHub and OCSF
-//! parsers share (`pub(super)`); they belong in `common.rs` once that file is free to change.
+//! into the same findings.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{ParseContext, ParseError, common};
+use super::common::{self, ScanGroups, epss_rating_or_evidence, push_cvss};
+use super::json::{Number, Text, text, without_bom};
+use super::{ParseContext, ParseError};
 use crate::fingerprint;
-use crate::model::{
-    AssetKey, Cvss, Detection, Epss, FindingKind, Location, PackageLocation, Reported, Scan, Severity, Tool,
-};
+use crate::model::{AssetKey, Cvss, Detection, FindingKind, Location, PackageLocation, Reported, Scan, Severity, Tool};
 
 const FORMAT: &str = "asff";
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The EventBridge detail types that carry findings.
 const DETAIL_TYPES: [&str; 2] = [
     "Security Hub Findings - Imported",
     "Security Hub Findings - Custom Action",
 ];
-
-type Text<'a> = Cow<'a, str>;
-
-/// A number some producers write as a string (`"5.9"`, GitHub's `"0.16001e0"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum Number<'a> {
-    Value(f64),
-    Text(#[serde(borrow)] Text<'a>),
-}
-
-impl Number<'_> {
-    pub(super) fn value(&self) -> Option<f64> {
-        match self {
-            Self::Value(n) => Some(*n),
-            Self::Text(t) => t.trim().parse().ok(),
-        }
-        .filter(|n: &f64| n.is_finite())
-    }
-}
-
-/// A field that is an object in some versions of a payload and an array of them in others.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum OneOrMany<T> {
-    Many(Vec<T>),
-    One(T),
-}
-
-/// Adds a CVSS rating unless it is out of range, empty (GitHub sends score 0 without a vector
-/// when there is none) or already listed. Sources are lower-cased (`nvd`), as the model names them.
-pub(super) fn push_cvss(
-    list: &mut Vec<Cvss>,
-    score: Option<f64>,
-    vector: Option<&str>,
-    version: Option<&str>,
-    source: Option<&str>,
-) {
-    let Some(score) = score.filter(|s| (0.0..=10.0).contains(s)) else {
-        return;
-    };
-    let vector = vector.map(str::trim).filter(|v| !v.is_empty());
-    if score == 0.0 && vector.is_none() {
-        return;
-    }
-    let source = source
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_ascii_lowercase);
-    let mut cvss = Cvss::new(score as f32, vector.map(str::to_owned), source);
-    if cvss.version.is_none() {
-        cvss.version = version.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    }
-    if !list.contains(&cvss) {
-        list.push(cvss);
-    }
-}
-
-/// An EPSS rating when both numbers are given and in range. A probability without a percentile
-/// (ASFF's `EpssScore`, OCSF's `epss.score`) becomes an evidence line instead: the model needs
-/// both, and a made-up percentile would mislead triage.
-pub(super) fn epss_from(probability: Option<f64>, percentile: Option<f64>, evidence: &mut Vec<String>) -> Option<Epss> {
-    let valid = |v: &f64| (0.0..=1.0).contains(v);
-    let probability = probability.filter(valid)?;
-    match percentile.filter(valid) {
-        Some(percentile) => Some(Epss {
-            probability: probability as f32,
-            percentile: percentile as f32,
-        }),
-        None => {
-            evidence.push(format!("EPSS {probability} (no percentile given)"));
-            None
-        }
-    }
-}
 
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
@@ -326,8 +247,7 @@ struct RawNote<'a> {
 /// is a scan export and complete; an EventBridge event or a single finding changes only the
 /// findings it names.
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
-    let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    let input = &bytes[base..];
+    let (base, input) = without_bom(bytes);
     let syntax = |e: sonic_rs::Error| ParseError::syntax(FORMAT, bytes, base, &e);
     let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let (findings, path, complete): (Vec<RawFinding<'_>>, &str, bool) = if first == Some(b'[') {
@@ -353,8 +273,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
         }
     };
 
-    let mut scans: Vec<Scan> = Vec::new();
-    let mut index: HashMap<(String, AssetKey), usize> = HashMap::new();
+    let mut scans = ScanGroups::new(complete);
     for (i, raw) in findings.iter().enumerate() {
         let item = if path.is_empty() && !complete {
             "finding".to_owned()
@@ -362,18 +281,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
             format!("{path}[{i}]")
         };
         let (tool, asset, detection) = finding(raw, &item, ctx)?;
-        let slot = *index.entry((tool.name.clone(), asset.clone())).or_insert_with(|| {
-            scans.push(Scan {
-                tool,
-                asset,
-                detections: Vec::new(),
-                complete,
-            });
-            scans.len() - 1
-        });
-        scans[slot].detections.push(detection);
+        scans.scan(tool, asset).detections.push(detection);
     }
-    Ok(scans)
+    Ok(scans.into_scans())
 }
 
 fn schema(message: String) -> ParseError {
@@ -400,10 +310,6 @@ fn event_findings<'a>(
         .detail
         .and_then(|d| d.findings)
         .ok_or_else(|| schema("the event has no detail.findings".to_owned()))
-}
-
-fn text<'s>(value: &'s Option<Text<'_>>) -> Option<&'s str> {
-    value.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// The vulnerable package a finding names: (vulnerability id, related ids, package, installed
@@ -612,7 +518,7 @@ fn finding(raw: &RawFinding<'_>, item: &str, ctx: &ParseContext) -> Result<(Tool
                         );
                     }
                     let epss = vulnerability.epss_score.as_ref().and_then(Number::value);
-                    detection.epss = epss_from(epss, None, &mut detection.evidence);
+                    detection.epss = epss_rating_or_evidence(epss, None, &mut detection.evidence);
                 }
                 None => trivy_cvss(raw, &mut detection.cvss),
             }

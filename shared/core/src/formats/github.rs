@@ -4,24 +4,21 @@
 //! One delivery is one event about one alert, so its scan is never complete: it changes only the
 //! finding it names. The secret of a secret scanning alert is never read, let alone stored.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::asff::{Number, OneOrMany, epss_from, push_cvss};
+use super::common::{self, epss_rating_or_evidence, push_cvss};
+use super::json::{Number, OneOrMany, Text, text, without_bom};
 use super::sarif::repository_asset;
-use super::{ParseContext, ParseError, common};
+use super::{ParseContext, ParseError};
 use crate::fingerprint;
 use crate::model::{AssetKey, Cvss, Detection, FindingKind, Location, PackageLocation, Reported, Scan, Severity, Tool};
 
 const FORMAT: &str = "github";
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 const SUPPORTED: &str = "code_scanning_alert, dependabot_alert, secret_scanning_alert, \
                          repository_vulnerability_alert (and ping)";
-
-type Text<'a> = Cow<'a, str>;
 
 #[derive(Deserialize)]
 struct RawPayload<'a> {
@@ -298,7 +295,8 @@ impl Event {
 /// Parses one webhook delivery; `ctx.event` is the `X-GitHub-Event` header when known.
 /// `ping` (sent when a hook is created) gives no scan; other non-alert events are refused.
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    // Positions count from after a byte order mark.
+    let (_, bytes) = without_bom(bytes);
     let named = ctx.event.as_deref().map(|e| e.trim().to_ascii_lowercase());
     let named_event = match named.as_deref() {
         Some("ping") => return Ok(Vec::new()),
@@ -373,10 +371,6 @@ fn other_event(payload: &RawPayload<'_>) -> Result<Vec<Scan>, ParseError> {
             "the payload has no \"alert\", so it is not a security alert event; supported events: {SUPPORTED}"
         )),
     })
-}
-
-fn text<'s>(value: &'s Option<Text<'_>>) -> Option<&'s str> {
-    value.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// `repository.html_url` as SARIF names the same repository, else the repository part of the
@@ -549,7 +543,7 @@ fn dependabot(alert: &RawAlert<'_>, asset: &AssetKey) -> Result<(Tool, Detection
         None => None,
     };
     if let Some(entry) = epss {
-        detection.epss = epss_from(
+        detection.epss = epss_rating_or_evidence(
             entry.percentage.as_ref().and_then(Number::value),
             entry.percentile.as_ref().and_then(Number::value),
             &mut detection.evidence,

@@ -4,39 +4,20 @@
 //! scanner shares, so that Grype and Trivy reports of one image collapse into one finding. The
 //! parser reads borrowed slices of the input and never returns part of a report: any bad match
 //! fails the whole report with its position or item path.
-//!
-//! Also home of the small helpers the Snyk parser shares (`pub(super)` below); they belong in
-//! `common.rs` once that file is free to change.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use sonic_rs::LazyValue;
 
-use super::{ParseContext, ParseError, common, position_of};
-use crate::model::{
-    AssetKey, Cvss, Detection, Epss, FindingKind, Fingerprint, Location, PackageLocation, Scan, Severity, Tool,
-};
+use super::common::{self, Interner, MAX_EVIDENCE, package_title, severity_or_cvss, share_evidence};
+use super::json::{Text, non_empty, parse_item, present, report_text};
+use super::{ParseContext, ParseError};
+use crate::model::{AssetKey, Cvss, Detection, Epss, FindingKind, Location, PackageLocation, Scan, Severity, Tool};
 
 const FORMAT: &str = "grype";
-
-/// A JSON string, borrowed from the report unless it had escapes. serde borrows only a field
-/// whose type is exactly `Cow<str>`; inside `Option` or `Vec` a bare `Cow` would copy every string.
-#[derive(Deserialize)]
-#[serde(transparent)]
-pub(super) struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl std::ops::Deref for Text<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
 
 #[derive(Deserialize)]
 struct RawReport<'a> {
@@ -315,7 +296,7 @@ fn epss(vulnerability: &RawVulnerability<'_>, related: &[RawVulnerability<'_>], 
     };
     let of_canonical = entries().find(|e| e.cve.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(canonical)));
     let entry = of_canonical.or_else(|| entries().next())?;
-    epss_from(entry.epss?, entry.percentile?)
+    common::epss_rating(entry.epss?, entry.percentile?)
 }
 
 impl RawSource<'_> {
@@ -429,153 +410,10 @@ impl<'de: 'a, 'a> Visitor<'de> for TargetVisitor<'a> {
     }
 }
 
-// ---- shared with the Snyk parser ------------------------------------------------------------
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Most evidence lines one detection carries: enough for a ticket, bounded so that a report
-/// repeating one vulnerability at thousands of places cannot blow up memory.
-pub(super) const MAX_EVIDENCE: usize = 100;
-
-/// The report as text, without a UTF-8 byte order mark, and where that text starts in `bytes`.
-///
-/// Validated whole up front: sonic-rs skips the values it keeps lazily (every match, every
-/// Snyk entry) without checking their UTF-8 and then treats them as `&str`, so invalid bytes
-/// there must be refused before it sees them.
-pub(super) fn report_text<'b>(format: &'static str, bytes: &'b [u8]) -> Result<(usize, &'b str), ParseError> {
-    let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    let text = std::str::from_utf8(&bytes[base..]).map_err(|error| {
-        let offset = base + error.valid_up_to();
-        let (line, column) = position_of(bytes, offset);
-        ParseError::Syntax {
-            format,
-            message: "invalid UTF-8".to_owned(),
-            offset,
-            line,
-            column,
-            item: None,
-        }
-    })?;
-    Ok((base, text))
-}
-
-/// Tells a missing key (`None`) from `null` (`Some(None)`): Go writes an empty list as `null`,
-/// while a missing list means the document is not the report it claims to be.
-pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// Deserializes one array element kept as a raw slice of `bytes`, so that an error names the
-/// element (`matches[3]`) and its line and column in the whole report.
-pub(super) fn parse_item<'v, T: Deserialize<'v>>(
-    format: &'static str,
-    bytes: &[u8],
-    item: &'v LazyValue<'_>,
-    path: impl FnOnce() -> String,
-) -> Result<T, ParseError> {
-    let raw = item.as_raw_str();
-    sonic_rs::from_str(raw).map_err(|e| ParseError::syntax(format, bytes, offset_in(bytes, raw), &e).in_item(path()))
-}
-
-/// Where `part` starts in `bytes`; a lazy value from `from_str` borrows its input, anything
-/// else (never expected) maps to the start rather than to a wrong place.
-fn offset_in(bytes: &[u8], part: &str) -> usize {
-    let start = bytes.as_ptr() as usize;
-    let at = part.as_ptr() as usize;
-    if at >= start && at <= start + bytes.len() {
-        at - start
-    } else {
-        0
-    }
-}
-
-/// Trimmed text, or `None` when it is missing or blank.
-pub(super) fn non_empty(text: Option<&str>) -> Option<&str> {
-    text.map(str::trim).filter(|t| !t.is_empty())
-}
-
-/// The report's severity word; else the best CVSS rating; else `Info`. An odd word is never an
-/// error: scanners add levels over time.
-pub(super) fn severity_or_cvss(word: Option<&str>, detection: &Detection) -> Severity {
-    word.and_then(|w| Severity::parse(w).ok())
-        .or_else(|| detection.best_cvss().map(|c| Severity::from_cvss(f64::from(c.score))))
-        .unwrap_or(Severity::Info)
-}
-
-/// An EPSS pair when both values are probabilities.
-pub(super) fn epss_from(probability: f64, percentile: f64) -> Option<Epss> {
-    let valid = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
-    (valid(probability) && valid(percentile)).then_some(Epss {
-        probability: probability as f32,
-        percentile: percentile as f32,
-    })
-}
-
-/// "CVE-2024-6345 in setuptools 63.2.0".
-pub(super) fn package_title(vulnerability: &str, package: &str, version: Option<&str>) -> String {
-    let title = match version {
-        Some(version) => format!("{vulnerability} in {package} {version}"),
-        None => format!("{vulnerability} in {package}"),
-    };
-    common::truncate(title, common::MAX_TITLE)
-}
-
-/// Gives every detection that shares a fingerprint the union of their evidence lines (lines
-/// starting with `primary` first, then the rest, each in first-seen order, at most
-/// `MAX_EVIDENCE`). The ingest keeps one detection per fingerprint; whichever it keeps then
-/// lists every place the report named.
-pub(super) fn share_evidence(detections: &mut [Detection], primary: &str) {
-    let mut groups: HashMap<Fingerprint, Vec<usize>> = HashMap::with_capacity(detections.len());
-    for (index, detection) in detections.iter().enumerate() {
-        groups.entry(detection.fingerprint).or_default().push(index);
-    }
-    for members in groups.into_values().filter(|m| m.len() > 1) {
-        let mut seen = HashSet::new();
-        let mut unique: Vec<&str> = Vec::new();
-        for &index in &members {
-            for line in &detections[index].evidence {
-                if seen.insert(line.as_str()) {
-                    unique.push(line);
-                }
-            }
-        }
-        // Stable: each kind keeps first-seen order.
-        unique.sort_by_key(|line| !line.starts_with(primary));
-        let mut lines: Vec<String> = unique.iter().take(MAX_EVIDENCE).map(|l| (*l).to_owned()).collect();
-        if unique.len() > MAX_EVIDENCE
-            && let Some(last) = lines.last_mut()
-        {
-            *last = format!("... and {} more", unique.len() - MAX_EVIDENCE + 1);
-        }
-        for &index in &members {
-            detections[index].evidence.clone_from(&lines);
-        }
-    }
-}
-
-/// Shares text that many detections repeat (descriptions, ids, links) as one `Arc<str>`.
-#[derive(Default)]
-pub(super) struct Interner(HashSet<Arc<str>>);
-
-impl Interner {
-    pub(super) fn get(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(text) {
-            return Arc::clone(shared);
-        }
-        let shared: Arc<str> = Arc::from(text);
-        self.0.insert(Arc::clone(&shared));
-        shared
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceName;
+    use crate::model::{Fingerprint, SourceName};
 
     fn ctx() -> ParseContext {
         ParseContext::for_source(SourceName::parse("ci").unwrap())

@@ -9,6 +9,7 @@ mod depth;
 mod detect;
 pub mod github;
 pub mod grype;
+pub(crate) mod json;
 pub mod ocsf;
 pub mod sarif;
 pub mod snyk;

@@ -5,21 +5,17 @@
 //! Inspector finding read as OCSF or as ASFF is one finding. Other classes are cloud findings
 //! keyed by the event's own `finding_info.uid`. Any bad event fails the whole report.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::asff::{Number, epss_from, push_cvss};
-use super::{ParseContext, ParseError, common};
+use super::common::{self, ScanGroups, epss_rating_or_evidence, push_cvss};
+use super::json::{Number, Text, text, without_bom};
+use super::{ParseContext, ParseError};
 use crate::fingerprint;
 use crate::model::{AssetKey, Detection, FindingKind, Location, PackageLocation, Reported, Scan, Severity, Tool};
 
 const FORMAT: &str = "ocsf";
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-type Text<'a> = Cow<'a, str>;
 
 #[derive(Deserialize)]
 struct RawEvent<'a> {
@@ -205,8 +201,7 @@ struct RawRemediation<'a> {
 /// Parses OCSF findings; an array or JSON Lines is a full export (complete scans), a single
 /// event changes only the finding it names.
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
-    let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    let input = &bytes[base..];
+    let (base, input) = without_bom(bytes);
     let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let (events, complete): (Vec<(String, RawEvent<'_>)>, bool) = if first == Some(b'[') {
         let events: Vec<RawEvent<'_>> =
@@ -231,22 +226,12 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
         (vec![("event".to_owned(), event)], false)
     };
 
-    let mut scans: Vec<Scan> = Vec::new();
-    let mut index: HashMap<(String, AssetKey), usize> = HashMap::new();
+    let mut scans = ScanGroups::new(complete);
     for (item, raw) in &events {
         let (tool, asset, detection) = event(raw, item, ctx)?;
-        let slot = *index.entry((tool.name.clone(), asset.clone())).or_insert_with(|| {
-            scans.push(Scan {
-                tool,
-                asset,
-                detections: Vec::new(),
-                complete,
-            });
-            scans.len() - 1
-        });
-        scans[slot].detections.push(detection);
+        scans.scan(tool, asset).detections.push(detection);
     }
-    Ok(scans)
+    Ok(scans.into_scans())
 }
 
 /// The non-blank lines of a JSON Lines document as (1-based line number, byte offset, bytes),
@@ -271,10 +256,6 @@ fn schema(message: String) -> ParseError {
         format: FORMAT,
         message,
     }
-}
-
-fn text<'s>(value: &'s Option<Text<'_>>) -> Option<&'s str> {
-    value.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 fn class_name(class: i64) -> Option<&'static str> {
@@ -434,7 +415,7 @@ fn event(raw: &RawEvent<'_>, item: &str, ctx: &ParseContext) -> Result<(Tool, As
                     );
                 }
                 if let Some(epss) = &cve.epss {
-                    detection.epss = epss_from(
+                    detection.epss = epss_rating_or_evidence(
                         epss.score.as_ref().and_then(Number::value),
                         epss.percentile.as_ref().and_then(Number::value),
                         &mut detection.evidence,

@@ -10,11 +10,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sonic_rs::LazyValue;
 
-use super::grype::{
-    Interner, MAX_EVIDENCE, Text, epss_from, non_empty, package_title, parse_item, present, report_text,
-    severity_or_cvss, share_evidence,
-};
-use super::{ParseContext, ParseError, common};
+use super::common::{self, Interner, MAX_EVIDENCE, ScanGroups, package_title, severity_or_cvss, share_evidence};
+use super::json::{Number, Text, non_empty, parse_item, present, report_text};
+use super::{ParseContext, ParseError};
 use crate::model::{AssetKey, Cvss, Detection, FindingKind, Location, PackageLocation, Scan, Tool};
 
 const FORMAT: &str = "snyk";
@@ -118,24 +116,6 @@ struct RawEpss<'a> {
     percentile: Option<Number<'a>>,
 }
 
-/// Snyk writes scores as numbers and EPSS values as strings (`"0.00046"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Number<'a> {
-    Number(f64),
-    Text(#[serde(borrow)] Text<'a>),
-}
-
-impl Number<'_> {
-    fn value(&self) -> Option<f64> {
-        match self {
-            Self::Number(n) => Some(*n),
-            Self::Text(t) => t.trim().parse().ok(),
-        }
-        .filter(|n: &f64| n.is_finite())
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum PathStep<'a> {
@@ -166,7 +146,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
         vec![sonic_rs::from_str(text).map_err(syntax)?]
     };
 
-    let mut scans: Vec<Scan> = Vec::new();
+    let mut scans = ScanGroups::new(true);
     let mut texts = Interner::default();
     for (index, project) in projects.iter().enumerate() {
         let prefix = if array { format!("[{index}].") } else { String::new() };
@@ -203,6 +183,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> 
             read_project(bytes, app, &app_target, &mut scans, &mut texts)?;
         }
     }
+    let mut scans = scans.into_scans();
     for scan in &mut scans {
         share_evidence(&mut scan.detections, PATH);
     }
@@ -213,7 +194,7 @@ fn read_project(
     bytes: &[u8],
     project: &RawProject<'_>,
     target: &Target<'_>,
-    scans: &mut Vec<Scan>,
+    scans: &mut ScanGroups,
     texts: &mut Interner,
 ) -> Result<(), ParseError> {
     let vulnerabilities = match &project.vulnerabilities {
@@ -236,25 +217,11 @@ fn read_project(
             });
         }
     };
-    let position = match scans
-        .iter()
-        .position(|s| s.tool.name == target.tool && s.asset == target.asset)
-    {
-        Some(position) => position,
-        None => {
-            scans.push(Scan {
-                tool: Tool {
-                    name: target.tool.to_owned(),
-                    version: None,
-                },
-                asset: target.asset.clone(),
-                detections: Vec::new(),
-                complete: true,
-            });
-            scans.len() - 1
-        }
+    let tool = Tool {
+        name: target.tool.to_owned(),
+        version: None,
     };
-    let detections = &mut scans[position].detections;
+    let detections = &mut scans.scan(tool, target.asset.clone()).detections;
     detections.reserve(vulnerabilities.len());
     for (index, lazy) in vulnerabilities.iter().enumerate() {
         let path = || format!("{}vulnerabilities[{index}]", target.prefix);
@@ -323,7 +290,7 @@ fn detection(
     detection.epss = raw
         .epss_details
         .as_ref()
-        .and_then(|e| epss_from(e.probability.as_ref()?.value()?, e.percentile.as_ref()?.value()?));
+        .and_then(|e| common::epss_rating(e.probability.as_ref()?.value()?, e.percentile.as_ref()?.value()?));
     detection.fix = common::upgrade_hint(package, fixed_version);
 
     if let Some(from) = raw.from.as_deref().filter(|f| !f.is_empty()) {
