@@ -318,15 +318,16 @@ fn report_asset(source: Option<&RawSource<'_>>, ctx: &ParseContext) -> AssetKey 
             tags,
             image_id,
         }) => {
-            let user_input = non_empty(user_input.as_deref());
+            // The image is what the user asked to scan, as Trivy names it by `ArtifactName`:
+            // an archive keeps its file name (without Grype's `docker-archive:` scheme), so
+            // both scanners of one archive agree.
+            let user_input = non_empty(user_input.as_deref()).map(without_scheme);
             let tags = tags.iter().map(|t| &**t);
-            // An archive's file name is less of a name than the tags inside it (Trivy agrees).
-            let candidates: Vec<&str> = if user_input.is_some_and(is_archive) {
-                tags.chain(user_input).chain(image_id.as_deref()).collect()
-            } else {
-                user_input.into_iter().chain(tags).chain(image_id.as_deref()).collect()
-            };
-            candidates.into_iter().find_map(common::image_asset)
+            user_input
+                .into_iter()
+                .chain(tags)
+                .chain(image_id.as_deref())
+                .find_map(common::image_asset)
         }
         Some(RawTarget::Path(path)) => {
             let path = path.trim();
@@ -346,10 +347,22 @@ fn report_asset(source: Option<&RawSource<'_>>, ctx: &ParseContext) -> AssetKey 
     asset.unwrap_or_else(|| ctx.default_asset.clone())
 }
 
-/// `docker-archive:app.tar`, `oci-archive:…`, `./app.tar.gz`: an image read from a file.
-fn is_archive(input: &str) -> bool {
-    let lower = input.to_ascii_lowercase();
-    lower.contains("-archive:") || [".tar", ".tar.gz", ".tgz"].iter().any(|ext| lower.ends_with(ext))
+/// Grype's source schemes (`docker-archive:app.tar`, `registry:alpine:3.10`, …) say how the
+/// image was read, not what it is.
+fn without_scheme(input: &str) -> &str {
+    const SCHEMES: [&str; 7] = [
+        "docker-archive:",
+        "oci-archive:",
+        "oci-dir:",
+        "docker:",
+        "podman:",
+        "registry:",
+        "singularity:",
+    ];
+    SCHEMES
+        .iter()
+        .find_map(|scheme| input.strip_prefix(scheme))
+        .unwrap_or(input)
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawTarget<'a> {
@@ -447,9 +460,15 @@ mod tests {
         let archive = parse(report(r#"{"type":"image","target":{"userInput":"docker-archive:out/app.tar","tags":["docker.io/library/alpine:3.10"]}}"#).as_bytes(), &ctx()).unwrap();
         assert_eq!(
             archive[0].asset.as_str(),
-            "alpine:3.10",
-            "an archive is named by its tag, like Trivy does"
+            "out/app.tar",
+            "an archive keeps its name, as Trivy's ArtifactName does"
         );
+        let registry = parse(
+            report(r#"{"type":"image","target":{"userInput":"registry:docker.io/library/alpine:3.10"}}"#).as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(registry[0].asset.as_str(), "alpine:3.10");
         let untagged = parse(
             report(r#"{"type":"image","target":{"tags":null,"imageID":"sha256:x"}}"#).as_bytes(),
             &ctx(),
