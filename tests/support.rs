@@ -90,3 +90,35 @@ pub fn sarif_result_counts(bytes: &[u8]) -> (usize, usize) {
     }
     (total, suppressed)
 }
+
+/// Ingests `bytes` from `source` (format detected unless given), then runs every stage the
+/// report caused, asserting none failed.
+pub async fn ingest_from(
+    pipeline: &TestPipeline,
+    source: &str,
+    format: Option<muster_core::Format>,
+    event: Option<&str>,
+    bytes: &[u8],
+) -> muster_core::IngestSummary {
+    let source = muster_core::SourceName::parse(source).expect("valid source name");
+    let summary = pipeline
+        .ingest(muster_core::IngestRequest {
+            source: &source,
+            format,
+            event,
+            bytes,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("ingest from {source} fails: {e}"));
+    let drained = pipeline.queue.drain(pipeline, |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0, "no stage may fail on a good report");
+    summary
+}
+
+/// A fixture written for these tests (`tests/fixtures/`).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
