@@ -30,12 +30,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::json::{Text, without_bom};
 use super::{ParseContext, ParseError, common, sarif};
 use crate::fingerprint;
 use crate::model::{
@@ -44,43 +44,8 @@ use crate::model::{
 
 const FORMAT: &str = "trivy";
 const TOOL: &str = "Trivy";
-/// RFC 8259 §8.1 lets a parser ignore a byte order mark; Windows tools add one when saving.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 // ---- What is read from the report -----------------------------------------------------------
-
-/// A JSON string, borrowed from the report unless it had escapes. (`Cow<str>` through serde
-/// derive borrows only as a bare field, never inside `Option` or `Vec`; this always does.)
-struct Text<'a>(Cow<'a, str>);
-
-impl Deref for Text<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text)))
-            }
-        }
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
 
 /// A long text a detection keeps as `Arc<str>`: borrowed from the report, or decoded straight
 /// into the `Arc` when it had escapes (Trivy's descriptions mostly do), never via a `String`.
@@ -321,8 +286,7 @@ struct RawSecret<'a> {
 /// too early is kept until the header is complete. The list form and Kubernetes reports are
 /// read whole first.
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<Vec<Scan>, ParseError> {
-    let base = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
-    let json = &bytes[base..];
+    let (base, json) = without_bom(bytes);
     let mut builder = Builder::new(ctx, json.len());
     // sonic-rs checks UTF-8 once up front and refuses any string it reads at or after a bad
     // byte; `parse_report` has refused invalid UTF-8 anywhere before calling this.
