@@ -17,15 +17,41 @@ const SEED: u64 = 7;
 
 fn parse(c: &mut Criterion) {
     let bytes = muster_bench::generate_sarif(RESULTS, RUNS, RULES, DUPLICATES, SEED);
+    bench_format(
+        c,
+        Format::Sarif,
+        "200k_results_4_runs_300_rules_20pct_dup",
+        &bytes,
+        RESULTS,
+    );
+}
+
+const TRIVY_VULNERABILITIES: usize = 200_000;
+const TRIVY_TARGETS: usize = 5;
+
+fn parse_trivy(c: &mut Criterion) {
+    let bytes = muster_bench::generate_trivy(TRIVY_VULNERABILITIES, TRIVY_TARGETS, DUPLICATES, SEED);
+    bench_format(
+        c,
+        Format::Trivy,
+        "200k_vulns_5_targets_20pct_repeated",
+        &bytes,
+        TRIVY_VULNERABILITIES,
+    );
+}
+
+/// Times `parse_report` on `bytes` twice over, as `<format>_parse_bytes` and
+/// `<format>_parse_results` groups, after checking it yields `results` detections.
+fn bench_format(c: &mut Criterion, format: Format, id: &str, bytes: &[u8], results: usize) {
     let ctx = ParseContext::for_source(SourceName::parse("ci").expect("valid source name"));
-    let check = parse_report(&bytes, Some(Format::Sarif), &ctx).expect("generated SARIF parses");
-    assert_eq!(check.detection_count(), RESULTS);
+    let check = parse_report(bytes, Some(format), &ctx).expect("generated report parses");
+    assert_eq!(check.detection_count(), results);
     drop(check);
-    eprintln!("report: {} bytes, {RESULTS} results", bytes.len());
+    eprintln!("{format} report: {} bytes, {results} results", bytes.len());
 
     let throughputs = [
-        ("sarif_parse_bytes", Throughput::Bytes(bytes.len() as u64)),
-        ("sarif_parse_results", Throughput::Elements(RESULTS as u64)),
+        (format!("{format}_parse_bytes"), Throughput::Bytes(bytes.len() as u64)),
+        (format!("{format}_parse_results"), Throughput::Elements(results as u64)),
     ];
     for (name, throughput) in throughputs {
         let mut group = c.benchmark_group(name);
@@ -36,41 +62,8 @@ fn parse(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(10))
             .throughput(throughput);
         // The report is dropped outside the timed region: this measures parsing, not freeing.
-        group.bench_function("200k_results_4_runs_300_rules_20pct_dup", |b| {
-            b.iter_with_large_drop(|| parse_report(black_box(&bytes), Some(Format::Sarif), &ctx).expect("parses"))
-        });
-        group.finish();
-    }
-}
-
-const TRIVY_VULNERABILITIES: usize = 200_000;
-const TRIVY_TARGETS: usize = 5;
-
-fn parse_trivy(c: &mut Criterion) {
-    let bytes = muster_bench::generate_trivy(TRIVY_VULNERABILITIES, TRIVY_TARGETS, DUPLICATES, SEED);
-    let ctx = ParseContext::for_source(SourceName::parse("ci").expect("valid source name"));
-    let check = parse_report(&bytes, Some(Format::Trivy), &ctx).expect("generated Trivy report parses");
-    assert_eq!(check.detection_count(), TRIVY_VULNERABILITIES);
-    drop(check);
-    eprintln!("report: {} bytes, {TRIVY_VULNERABILITIES} vulnerabilities", bytes.len());
-
-    let throughputs = [
-        ("trivy_parse_bytes", Throughput::Bytes(bytes.len() as u64)),
-        (
-            "trivy_parse_results",
-            Throughput::Elements(TRIVY_VULNERABILITIES as u64),
-        ),
-    ];
-    for (name, throughput) in throughputs {
-        let mut group = c.benchmark_group(name);
-        group
-            .sample_size(10)
-            .sampling_mode(SamplingMode::Flat)
-            .warm_up_time(Duration::from_secs(2))
-            .measurement_time(Duration::from_secs(10))
-            .throughput(throughput);
-        group.bench_function("200k_vulns_5_targets_20pct_repeated", |b| {
-            b.iter_with_large_drop(|| parse_report(black_box(&bytes), Some(Format::Trivy), &ctx).expect("parses"))
+        group.bench_function(id, |b| {
+            b.iter_with_large_drop(|| parse_report(black_box(bytes), Some(format), &ctx).expect("parses"))
         });
         group.finish();
     }
