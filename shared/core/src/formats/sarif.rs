@@ -831,8 +831,9 @@ fn parse_run<'r>(
     })
 }
 
-/// Gives each distinct line of a repeated anchor its own fingerprint (`fingerprint::rank_repeated`).
-fn rank_repeated_anchors(detections: &mut [Detection], anchored: &[usize]) {
+/// Gives each distinct line of a repeated anchor its own fingerprint (`fingerprint::rank_repeated`);
+/// `anchored` indexes the detections whose fingerprint rests on such an anchor.
+pub(super) fn rank_repeated_anchors(detections: &mut [Detection], anchored: &[usize]) {
     let line = |d: &Detection| match d.location {
         Location::Source { line, .. } => line,
         _ => None,

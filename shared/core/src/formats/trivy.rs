@@ -38,9 +38,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::json::{Text, without_bom};
 use super::{ParseContext, ParseError, common, sarif};
 use crate::fingerprint;
-use crate::model::{
-    AssetKey, Cvss, Detection, FindingKind, Fingerprint, Location, PackageLocation, Reported, Scan, Severity, Tool,
-};
+use crate::model::{AssetKey, Cvss, Detection, FindingKind, Location, PackageLocation, Reported, Scan, Severity, Tool};
 
 const FORMAT: &str = "trivy";
 const TOOL: &str = "Trivy";
@@ -1047,18 +1045,7 @@ fn rank_repeated_anchors(detections: &mut [Detection]) {
     if anchored.len() < 2 {
         return;
     }
-    let line = |d: &Detection| match d.location {
-        Location::Source { line, .. } => line,
-        _ => None,
-    };
-    let mut items: Vec<(Fingerprint, Option<u32>)> = anchored
-        .iter()
-        .map(|&i| (detections[i].fingerprint, line(&detections[i])))
-        .collect();
-    fingerprint::rank_repeated(&mut items);
-    for (&index, (fingerprint, _)) in anchored.iter().zip(items) {
-        detections[index].fingerprint = fingerprint;
-    }
+    sarif::rank_repeated_anchors(detections, &anchored);
 }
 
 // ---- Field conventions ----------------------------------------------------------------------
