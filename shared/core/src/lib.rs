@@ -2,12 +2,16 @@
 //! and the pipeline services. It never talks to a network, a cloud or a disk itself — adapters
 //! behind the ports do.
 
+pub mod assets;
 pub mod config;
 pub mod fingerprint;
 pub mod formats;
+pub mod import;
+pub mod intel;
 pub mod messages;
 pub mod model;
 pub mod outbox;
+pub mod ownership;
 pub mod policy;
 pub mod ports;
 pub mod retry;
