@@ -63,17 +63,10 @@ fn gzip(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(encoder.finish()?)
 }
 
-/// The delay a 429/503 asks for, in whole seconds (the HTTP-date form is treated as absent).
+/// The delay a 429/503 asks for: delay-seconds or an HTTP date.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    muster_core::retry::retry_after(value, chrono::Utc::now())
 }
 
 /// Sends one report; returns the server's JSON summary.

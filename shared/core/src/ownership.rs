@@ -70,8 +70,8 @@ use chrono::NaiveTime;
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
-use crate::assets::{error_at, image_name, is_blank_yaml, item_lines, top_level_line, yaml_error};
-use crate::import::ImportError;
+use crate::assets::image_name;
+use crate::import::{ImportError, error_at, is_blank_yaml, item_lines, top_level_line, yaml_error};
 use crate::model::{AssetKey, TeamId};
 
 /// Where a team's tickets go.
