@@ -195,7 +195,14 @@ async fn findings_are_triaged_into_one_ticket_and_one_message_per_group() {
             Tier::P4 => 180,
         };
         assert_eq!(triage.due_at, at("2026-11-01T10:00:00Z") + chrono::Duration::days(days));
-        assert!(triage.risk.evidence.iter().any(|e| e.starts_with("severity ")));
+        assert!(
+            triage
+                .risk
+                .evidence
+                .iter()
+                .any(|e| e.factor == muster_core::model::Factor::Severity)
+        );
+        assert!(triage.is_unowned(), "no owners file: the default team has it");
     }
     let outbox = pipeline.store.outbox().await.unwrap();
     let created = outbox

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use muster_core::messages::Message;
 use muster_core::model::{
-    AssetKey, Detection, Finding, FindingKind, Fingerprint, GroupKey, Location, Risk, ScanRun, ScopeKey, Severity,
-    SourceName, Status, TeamId, Ticket, TicketState, Tier, Tool, Triage,
+    AssetKey, Detection, Evidence, Factor, Finding, FindingKind, Fingerprint, GroupKey, Location, Risk, ScanRun,
+    ScopeKey, Severity, SourceName, Status, TeamId, Ticket, TicketState, Tier, Tool, Triage,
 };
 use muster_core::ports::{DeadLetter, FindingFilter, FindingStore, OutboxEntry, Store, StoreError};
+use muster_core::ssvc;
 use muster_local::SqliteStore;
 use muster_tests::at;
 
@@ -42,13 +43,25 @@ fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Fin
             risk: Risk {
                 score: 50,
                 tier,
-                evidence: vec!["severity high".into()],
+                evidence: vec![Evidence {
+                    factor: Factor::Severity,
+                    value: "high".into(),
+                    contribution: 70,
+                    source: "CodeQL".into(),
+                }],
+                ssvc: ssvc::assess(Some(false), false, None),
             },
             group: GroupKey::new(&owner, &asset, "rule:x"),
             owner: owner.clone(),
+            // Odd findings were claimed by a rule, even ones fell to the default team.
+            owner_rule: (n % 2 == 1).then(|| "rules[0]".to_owned()),
+            clock_start: at("2026-11-01T10:00:00Z"),
             due_at: at("2026-12-01T10:00:00Z"),
         }),
         asset,
+        acceptance: None,
+        clock_start: None,
+        timeline: Vec::new(),
     }
 }
 
@@ -97,6 +110,14 @@ async fn findings_round_trip_and_filter(store: impl Store) {
         .await
         .unwrap();
     assert_eq!(owned, vec![a.clone()]);
+    let unowned = store
+        .list_findings(&FindingFilter {
+            unowned: true,
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unowned, vec![b.clone()], "b fell to the default team; c is untriaged");
 
     // Saving again replaces, never duplicates.
     let mut a2 = a.clone();
@@ -198,6 +219,134 @@ async fn dead_letters_keep_message_and_error(store: impl Store) {
     assert_eq!(store.dead_letters().await.unwrap(), vec![letter]);
 }
 
+async fn context_imports_replace_whole(store: impl Store) {
+    use muster_core::assets::{Asset, Exposure};
+    use muster_core::ownership::{Matcher, Ownership, OwnershipRule, Team};
+    let team = |id: &str| Team {
+        id: TeamId::parse(id).unwrap(),
+        name: id.to_owned(),
+        tracker: None,
+        slack_channel: None,
+        escalation: vec![],
+        timezone: None,
+        quiet_hours: None,
+        codeowners: vec![],
+    };
+    let repo = AssetKey::parse("github.com/acme/shop").unwrap();
+    let rule = |id: &str, team: &str, matcher: Matcher| OwnershipRule {
+        id: id.to_owned(),
+        team: Some(TeamId::parse(team).unwrap()),
+        matcher,
+    };
+    let codeowners = vec![rule(
+        "CODEOWNERS:1",
+        "web",
+        Matcher::Codeowners {
+            repo: repo.clone(),
+            pattern: "*".into(),
+            line: 1,
+        },
+    )];
+    store.replace_codeowners(&repo, &codeowners).await.unwrap();
+    let first = Ownership {
+        teams: vec![team("web"), team("payments")],
+        rules: vec![rule("shop", "payments", Matcher::Asset { key: repo.clone() })],
+        default_team: Some(TeamId::parse("payments").unwrap()),
+    };
+    store.replace_ownership(&first).await.unwrap();
+    let context = store.org_context().await.unwrap();
+    assert_eq!(context.ownership.teams, first.teams);
+    assert_eq!(context.ownership.rules.len(), 2, "owners rules plus CODEOWNERS rules");
+    assert_eq!(context.ownership.default_team, first.default_team);
+
+    // Re-importing a smaller file removes what it no longer lists; CODEOWNERS stay.
+    let second = Ownership {
+        teams: vec![team("web")],
+        rules: vec![],
+        default_team: None,
+    };
+    store.replace_ownership(&second).await.unwrap();
+    let context = store.org_context().await.unwrap();
+    assert_eq!(context.ownership.teams, second.teams);
+    assert_eq!(context.ownership.rules, codeowners);
+    assert_eq!(context.ownership.default_team, None);
+    store.replace_codeowners(&repo, &[]).await.unwrap();
+    assert!(store.org_context().await.unwrap().ownership.rules.is_empty());
+
+    let asset = |key: &str, exposure| Asset {
+        key: AssetKey::parse(key).unwrap(),
+        name: None,
+        criticality: 2,
+        environment: None,
+        exposure,
+        controls: vec![],
+        connected_to: vec![],
+        tags: vec![],
+    };
+    store
+        .replace_assets(&[asset("a", Exposure::External), asset("b", Exposure::Internal)])
+        .await
+        .unwrap();
+    store.replace_assets(&[asset("b", Exposure::External)]).await.unwrap();
+    assert_eq!(
+        store.org_context().await.unwrap().assets,
+        vec![asset("b", Exposure::External)]
+    );
+}
+
+async fn intel_reports_what_changed(store: impl Store) {
+    use muster_core::intel::{EpssScore, KevEntry};
+    let kev = |cve: &str, ransomware| KevEntry {
+        cve: cve.to_owned(),
+        name: "x".into(),
+        date_added: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+        due_date: None,
+        ransomware,
+    };
+    let epss = |cve: &str, probability| EpssScore {
+        cve: cve.to_owned(),
+        probability,
+        percentile: 0.5,
+    };
+    let changed = store
+        .replace_kev(&[kev("CVE-1", false), kev("CVE-2", false)])
+        .await
+        .unwrap();
+    assert_eq!(changed, ["CVE-1", "CVE-2"]);
+    let changed = store
+        .replace_kev(&[kev("CVE-2", true), kev("CVE-3", false)])
+        .await
+        .unwrap();
+    assert_eq!(changed, ["CVE-1", "CVE-2", "CVE-3"], "left, changed, entered");
+    assert!(
+        store
+            .replace_kev(&[kev("CVE-2", true), kev("CVE-3", false)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .replace_epss(&[epss("CVE-2", 0.5), epss("CVE-9", 0.01)])
+        .await
+        .unwrap();
+    let changed = store
+        .replace_epss(&[epss("CVE-2", 0.5), epss("CVE-9", 0.2)])
+        .await
+        .unwrap();
+    assert_eq!(changed, ["CVE-9"]);
+
+    let intel = store
+        .intel(&["CVE-2".into(), "CVE-3".into(), "CVE-9".into(), "CVE-404".into()])
+        .await
+        .unwrap();
+    assert_eq!(intel.len(), 3, "unknown CVEs are left out");
+    assert!(intel["CVE-2"].kev.as_ref().unwrap().ransomware);
+    assert_eq!(intel["CVE-2"].epss.as_ref().unwrap().probability, 0.5);
+    assert!(intel["CVE-3"].epss.is_none());
+    assert!(intel["CVE-9"].kev.is_none());
+}
+
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -222,6 +371,14 @@ macro_rules! conformance {
             #[tokio::test]
             async fn dead_letters_keep_message_and_error() {
                 super::dead_letters_keep_message_and_error($make).await;
+            }
+            #[tokio::test]
+            async fn context_imports_replace_whole() {
+                super::context_imports_replace_whole($make).await;
+            }
+            #[tokio::test]
+            async fn intel_reports_what_changed() {
+                super::intel_reports_what_changed($make).await;
             }
         }
     };

@@ -14,10 +14,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use muster_core::assets::parse_assets_yaml;
 use muster_core::formats::{Format, ParseContext, Report, parse_report_with_progress};
-use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::intel::{parse_epss, parse_kev};
+use muster_core::ownership::{parse_codeowners, parse_owners_yaml};
+use muster_core::ports::{ContextStore, FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::services::context::{ImportSummary, import_assets, import_codeowners, import_intel, import_ownership};
 use muster_core::services::ingest::apply_report;
-use muster_core::{Config, IngestSummary, SourceName, Status, TeamId, Tier};
+use muster_core::services::ticket::open_groups;
+use muster_core::services::triage::accept_risk;
+use muster_core::{AssetKey, Config, Finding, Fingerprint, IngestSummary, SourceName, Status, TeamId, Tier};
 use muster_local::{EmbeddedPipeline, embedded};
 
 /// Turn scanner output into owned, tracked, fixed work.
@@ -35,6 +41,11 @@ const EXAMPLES: &str = "Examples:
   muster ingest 'reports/*.json'        # several reports; the format of each is detected
   muster ingest --format github --event dependabot_alert delivery.json
   muster findings --tier P1             # what is most urgent
+  muster explain 3f2a9c1b               # why: score factors, owner rule, SLA, timeline
+  muster owners import infra/examples/owners.yaml
+  muster assets import infra/examples/assets.yaml
+  muster intel import --kev known_exploited_vulnerabilities.json --epss epss_scores-current.csv.gz
+  muster groups                         # one fix per line: what tickets say
   muster outbox                         # tickets and chat messages muster would send
   muster serve --addr 127.0.0.1:8080    # webhook server + workers
   muster push --url http://127.0.0.1:8080 --source ci --secret-env MUSTER_SECRET_CI results.sarif";
@@ -62,6 +73,21 @@ enum Command {
     Tickets,
     /// Show what the ticket and chat sinks recorded instead of sending.
     Outbox,
+    /// Why a finding is urgent: score factors, owner rule, BOD 26-04 decision, SLA, timeline.
+    Explain(ExplainArgs),
+    /// List open remediation groups (one ticket each), most urgent first, with member counts.
+    Groups,
+    /// Import who owns what: the owners YAML file, or a repository's CODEOWNERS.
+    #[command(subcommand)]
+    Owners(OwnersCommand),
+    /// Import the assets YAML file (criticality, exposure, controls, connections).
+    #[command(subcommand)]
+    Assets(AssetsCommand),
+    /// Import threat intel: CISA KEV (JSON or CSV) and FIRST EPSS (CSV, optionally gzipped).
+    #[command(subcommand)]
+    Intel(IntelCommand),
+    /// Accept a finding's risk until a date: its SLA clock pauses until then.
+    Accept(AcceptArgs),
     /// Serve the webhook API with pipeline workers in one process.
     Serve(ServeArgs),
     /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
@@ -120,9 +146,65 @@ struct FindingsArgs {
     /// P1, P2, P3 or P4.
     #[arg(long)]
     tier: Option<String>,
+    /// Only findings no ownership rule claims (they went to the default team).
+    #[arg(long)]
+    unowned: bool,
     /// At most this many.
     #[arg(long)]
     limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Fingerprint, or a unique prefix of it as `muster findings` shows.
+    fingerprint: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum OwnersCommand {
+    /// Make the owners file the truth: teams, ownership rules, default team.
+    Import { file: PathBuf },
+    /// Make a repository's CODEOWNERS file the truth for paths inside that repository.
+    ImportCodeowners {
+        /// Repository as findings name it: github.com/ORG/NAME (ORG/NAME is accepted too).
+        #[arg(long)]
+        repo: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AssetsCommand {
+    /// Make the assets file the truth.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum IntelCommand {
+    /// Read feeds from files; findings whose CVEs changed are re-scored.
+    Import {
+        /// CISA KEV catalog, JSON or CSV as CISA publishes it.
+        #[arg(long, required_unless_present = "epss")]
+        kev: Option<PathBuf>,
+        /// FIRST EPSS daily scores CSV (`epss_scores-YYYY-MM-DD.csv`, or `.csv.gz`).
+        #[arg(long)]
+        epss: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AcceptArgs {
+    /// Fingerprint, or a unique prefix of it.
+    fingerprint: String,
+    /// Last day of the acceptance (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    until: String,
+    /// Why the risk is accepted (kept on the finding's timeline).
+    #[arg(long)]
+    reason: String,
+    /// Who accepted it.
+    #[arg(long)]
+    by: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -180,16 +262,155 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 owner: args.owner.as_deref().map(TeamId::parse).transpose()?,
                 tier: args.tier.as_deref().map(Tier::parse).transpose()?,
                 severity: None,
+                unowned: args.unowned,
                 limit: args.limit,
             };
             let findings = pipeline.store.list_findings(&filter).await?;
             output::findings(&findings, json)
+        }
+        Command::Explain(args) => output::explain(&find_one(&pipeline, &args.fingerprint).await?, json),
+        Command::Groups => {
+            let open = pipeline
+                .store
+                .list_findings(&FindingFilter {
+                    open_only: true,
+                    ..FindingFilter::default()
+                })
+                .await?;
+            output::groups(&open_groups(&open), json)
+        }
+        Command::Owners(command) => owners(&pipeline, command, json).await,
+        Command::Assets(AssetsCommand::Import { file }) => {
+            let assets = parse_assets_yaml(&read_text(&file)?, &file.display().to_string())?;
+            let summary = import_assets(&pipeline.store, &pipeline.queue, assets).await?;
+            rescore(&pipeline, "assets", &summary, json).await
+        }
+        Command::Intel(IntelCommand::Import { kev, epss }) => {
+            let kev = kev
+                .map(|path| parse_kev(&read_bytes(&path)?, &path.display().to_string()).map_err(anyhow::Error::from))
+                .transpose()?;
+            let epss = epss
+                .map(|path| parse_epss(&read_bytes(&path)?, &path.display().to_string()).map_err(anyhow::Error::from))
+                .transpose()?;
+            let summary = import_intel(&pipeline.store, &pipeline.queue, kev, epss).await?;
+            rescore(&pipeline, "intel", &summary, json).await
+        }
+        Command::Accept(args) => {
+            let finding = find_one(&pipeline, &args.fingerprint).await?;
+            let until = parse_until(&args.until)?;
+            let accepted = accept_risk(
+                &pipeline.store,
+                &pipeline.clock,
+                finding.fingerprint(),
+                until,
+                &args.reason,
+                args.by.as_deref(),
+            )
+            .await?;
+            output::explain(&accepted, json)
         }
         Command::Tickets => output::tickets(&pipeline.store.tickets().await?, json),
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
         Command::Serve(args) => serve(pipeline, config, args).await,
         Command::Push(_) => unreachable!("push returned above"),
     }
+}
+
+/// A finding by full fingerprint or unique prefix.
+async fn find_one(pipeline: &EmbeddedPipeline, wanted: &str) -> anyhow::Result<Finding> {
+    let wanted = wanted.trim().to_ascii_lowercase();
+    if let Ok(fingerprint) = Fingerprint::parse(&wanted) {
+        return pipeline
+            .store
+            .findings(&[fingerprint])
+            .await?
+            .pop()
+            .with_context(|| format!("no finding {wanted}"));
+    }
+    if wanted.len() < 4 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{wanted:?} is not a fingerprint: give at least 4 hex digits, as `muster findings` shows");
+    }
+    let all = pipeline.store.list_findings(&FindingFilter::default()).await?;
+    let mut matches = all
+        .into_iter()
+        .filter(|f| f.fingerprint().to_string().starts_with(&wanted));
+    match (matches.next(), matches.next()) {
+        (Some(found), None) => Ok(found),
+        (None, _) => bail!("no finding starts with {wanted}"),
+        (Some(_), Some(_)) => bail!("several findings start with {wanted}; give more digits"),
+    }
+}
+
+fn parse_until(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let end = date.and_hms_opt(23, 59, 59).context("invalid date")?;
+        return Ok(end.and_utc());
+    }
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("--until {text:?}: expected YYYY-MM-DD or an RFC 3339 time"))?
+        .to_utc())
+}
+
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut inflated)
+            .with_context(|| format!("{}: not a valid gzip file", path.display()))?;
+        return Ok(inflated);
+    }
+    Ok(bytes)
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    String::from_utf8(read_bytes(path)?).with_context(|| format!("{}: not UTF-8 text", path.display()))
+}
+
+async fn owners(pipeline: &EmbeddedPipeline, command: OwnersCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        OwnersCommand::Import { file } => {
+            let ownership = parse_owners_yaml(&read_text(&file)?, &file.display().to_string())?;
+            let summary = import_ownership(&pipeline.store, &pipeline.queue, ownership).await?;
+            rescore(pipeline, "owners", &summary, json).await
+        }
+        OwnersCommand::ImportCodeowners { repo, file } => {
+            let repo = if repo.matches('/').count() == 1 && !repo.contains('.') {
+                format!("github.com/{repo}")
+            } else {
+                repo
+            };
+            let repo = AssetKey::parse(&repo)?;
+            let teams = pipeline.store.org_context().await?.ownership.teams;
+            if teams.is_empty() {
+                bail!("import the owners file first: CODEOWNERS handles map to its teams");
+            }
+            let rules = parse_codeowners(&read_text(&file)?, &file.display().to_string(), &repo, &teams)?;
+            let summary = import_codeowners(&pipeline.store, &pipeline.queue, &repo, rules).await?;
+            rescore(pipeline, &format!("CODEOWNERS of {repo}"), &summary, json).await
+        }
+    }
+}
+
+/// Runs the triage an import queued, with progress, then prints what changed.
+async fn rescore(pipeline: &EmbeddedPipeline, what: &str, summary: &ImportSummary, json: bool) -> anyhow::Result<()> {
+    let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let drained = pipeline
+        .queue
+        .drain(pipeline, |report, waiting| {
+            spinner.set_message(format!("re-scoring: {} done, {waiting} waiting", report.handled));
+        })
+        .await;
+    spinner.finish_and_clear();
+    output::imported(what, summary, json)?;
+    if drained.dead_lettered > 0 {
+        bail!(
+            "{} pipeline messages failed after retries and were kept as dead letters",
+            drained.dead_lettered
+        );
+    }
+    Ok(())
 }
 
 async fn push(args: &PushArgs, json: bool) -> anyhow::Result<()> {

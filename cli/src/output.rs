@@ -2,8 +2,9 @@
 //! are a contract; add fields, never rename them.
 
 use chrono::{DateTime, Utc};
-use muster_core::model::{Finding, Ticket};
+use muster_core::model::{Finding, RemediationGroup, Ticket};
 use muster_core::ports::OutboxEntry;
+use muster_core::services::context::ImportSummary;
 use serde::Serialize;
 
 /// One finding as `muster findings --json` prints it.
@@ -25,7 +26,12 @@ struct FindingView<'a> {
     due_at: Option<DateTime<Utc>>,
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
-    evidence: Vec<&'a str>,
+    evidence: Vec<String>,
+    /// No ownership rule claimed it; the default team has it.
+    unowned: bool,
+    owner_rule: Option<&'a str>,
+    /// BOD 26-04 timeline (`fix within 14 days`…).
+    ssvc: Option<&'static str>,
 }
 
 impl<'a> FindingView<'a> {
@@ -49,8 +55,11 @@ impl<'a> FindingView<'a> {
             first_seen: finding.first_seen,
             last_seen: finding.last_seen,
             evidence: triage
-                .map(|t| t.risk.evidence.iter().map(String::as_str).collect())
+                .map(|t| t.risk.evidence.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
+            unowned: triage.is_some_and(|t| t.is_unowned()),
+            owner_rule: triage.and_then(|t| t.owner_rule.as_deref()),
+            ssvc: triage.map(|t| t.risk.ssvc.remediation.as_str()),
         }
     }
 }
@@ -197,4 +206,148 @@ pub fn outbox(entries: &[OutboxEntry], json: bool) -> anyhow::Result<()> {
         entries.len()
     ));
     emit(&text)
+}
+
+/// `muster explain`: everything behind one finding's tier, owner and due date.
+pub fn explain(finding: &Finding, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(finding);
+    }
+    let detection = &finding.detection;
+    let mut text = format!(
+        "{}  {}\n{} {} in {} at {}\nstatus {} · first seen {} · last seen {}\n",
+        finding.fingerprint(),
+        detection.title,
+        finding.tool.name,
+        detection
+            .rule_id
+            .as_deref()
+            .or(detection.vuln_ids.first().map(String::as_str))
+            .unwrap_or("-"),
+        finding.asset,
+        detection.location,
+        finding.status,
+        finding.first_seen.format("%Y-%m-%d %H:%M"),
+        finding.last_seen.format("%Y-%m-%d %H:%M"),
+    );
+    match &finding.triage {
+        None => text.push_str("\nnot triaged yet\n"),
+        Some(triage) => {
+            let risk = &triage.risk;
+            text.push_str(&format!("\nscore {} → {}\n", risk.score, risk.tier));
+            let rows: Vec<[String; 4]> = risk
+                .evidence
+                .iter()
+                .map(|e| {
+                    let points = if e.contribution == 0 {
+                        "·".to_owned()
+                    } else {
+                        format!("{:+}", e.contribution)
+                    };
+                    [e.factor.as_str().to_owned(), points, e.value.clone(), e.source.clone()]
+                })
+                .collect();
+            let width = rows.iter().map(|r| r[2].chars().count()).max().unwrap_or(0).min(70);
+            for [factor, points, value, source] in rows {
+                text.push_str(&format!("  {factor:<12} {points:>4}  {value:<width$}  [{source}]\n"));
+            }
+            let ssvc = &risk.ssvc;
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            text.push_str(&format!(
+                "\nBOD 26-04 / SSVC: {} (exposed {}, KEV {}, automatable {}, total impact {})\n",
+                ssvc.remediation.as_str(),
+                yes(ssvc.exposed),
+                yes(ssvc.kev),
+                yes(ssvc.automatable),
+                yes(ssvc.total_impact)
+            ));
+            for assumption in &ssvc.assumed {
+                text.push_str(&format!("  assumed: {assumption}\n"));
+            }
+            let rule = match &triage.owner_rule {
+                Some(rule) => format!("rule {rule}"),
+                None => "unowned: no rule matched, default team".to_owned(),
+            };
+            text.push_str(&format!(
+                "\nowner {} ({rule})\ngroup {}\nSLA clock from {} · due {}\n",
+                triage.owner,
+                triage.group,
+                triage.clock_start.format("%Y-%m-%d"),
+                triage.due_at.format("%Y-%m-%d")
+            ));
+        }
+    }
+    if let Some(acceptance) = &finding.acceptance {
+        text.push_str(&format!(
+            "risk accepted until {}: {}\n",
+            acceptance.until.format("%Y-%m-%d"),
+            acceptance.reason
+        ));
+    }
+    if !finding.timeline.is_empty() {
+        text.push_str("\ntimeline\n");
+        for entry in &finding.timeline {
+            text.push_str(&format!(
+                "  {}  {:<18} {}\n",
+                entry.at.format("%Y-%m-%d %H:%M"),
+                entry.event,
+                entry.detail
+            ));
+        }
+    }
+    emit(&text)
+}
+
+/// One remediation group as `muster groups --json` prints it.
+#[derive(Debug, Serialize)]
+struct GroupView<'a> {
+    #[serde(flatten)]
+    group: &'a RemediationGroup,
+    open_count: usize,
+}
+
+pub fn groups(groups: &[RemediationGroup], json: bool) -> anyhow::Result<()> {
+    if json {
+        let views: Vec<GroupView<'_>> = groups
+            .iter()
+            .map(|group| GroupView {
+                group,
+                open_count: group.open.len(),
+            })
+            .collect();
+        return print_json(&views);
+    }
+    if groups.is_empty() {
+        return emit("no open remediation groups\n");
+    }
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.tier.to_string(),
+                g.due_at.format("%Y-%m-%d").to_string(),
+                g.owner.to_string(),
+                g.open.len().to_string(),
+                g.title.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["TIER", "DUE", "OWNER", "OPEN", "FIX"], &rows, 100)?;
+    let members: usize = groups.iter().map(|g| g.open.len()).sum();
+    emit(&format!("{} groups for {members} open findings\n", groups.len()))
+}
+
+pub fn imported(what: &str, summary: &ImportSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(summary);
+    }
+    let intel = if summary.changed_cves > 0 {
+        format!(", {} CVEs changed", summary.changed_cves)
+    } else {
+        String::new()
+    };
+    emit(&format!(
+        "imported {what}: {} entries{intel}; {} open findings re-scored\n",
+        summary.entries, summary.rescored
+    ))
 }

@@ -114,8 +114,10 @@ fn findings_and_outbox_list_what_the_pipeline_did() {
         assert_eq!(finding["tool"], "CodeQL");
         assert_eq!(finding["fingerprint"].as_str().unwrap().len(), 32);
     }
-    let p2 = work.json(&["findings", "--json", "--tier", "P2"]);
-    assert!(p2.as_array().unwrap().iter().all(|f| f["tier"] == "P2"));
+    let tier = findings[0]["tier"].as_str().unwrap().to_owned();
+    let same = work.json(&["findings", "--json", "--tier", &tier]);
+    let same = same.as_array().unwrap();
+    assert!(!same.is_empty() && same.iter().all(|f| f["tier"] == tier.as_str()));
 
     let outbox = work.json(&["outbox", "--json"]);
     let outbox = outbox.as_array().unwrap();
@@ -128,7 +130,7 @@ fn findings_and_outbox_list_what_the_pipeline_did() {
             .is_some_and(|b| b.contains("muster:group="))
     }));
 
-    let human = work.muster(&["findings", "--tier", "P2"]);
+    let human = work.muster(&["findings", "--tier", &tier]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("TIER"));
 }
 
@@ -399,4 +401,182 @@ fn serve_takes_its_body_limit_from_the_config() {
     server.wait().unwrap();
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("body_too_large"), "{body}");
+}
+
+fn repo_file(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn context_imports_route_score_and_explain_findings() {
+    let work = Workdir::new("context");
+    let owners = repo_file("infra/examples/owners.yaml");
+    let assets = repo_file("infra/examples/assets.yaml");
+    let codeowners = repo_file("infra/examples/CODEOWNERS");
+    let trivy = repo_file("tests/fixtures/trivy-shop-api.json");
+
+    // CODEOWNERS handles map to teams of the owners file: it must come first.
+    let early = work.muster(&["owners", "import-codeowners", "--repo", "acme/shop-api", &codeowners]);
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("import the owners file first"));
+
+    let imported = work.json(&["owners", "import", &owners, "--json"]);
+    assert!(imported["entries"].as_u64().unwrap() > 10);
+    work.json(&[
+        "owners",
+        "import-codeowners",
+        "--repo",
+        "acme/shop-api",
+        &codeowners,
+        "--json",
+    ]);
+    work.json(&["assets", "import", &assets, "--json"]);
+    work.json(&["ingest", &trivy, "--json"]);
+
+    // Nothing in the examples owns registry.example.com: every finding is unowned.
+    let findings = work.json(&["findings", "--json"]);
+    let unowned = work.json(&["findings", "--unowned", "--json"]);
+    assert_eq!(findings.as_array().unwrap().len(), 4);
+    assert_eq!(unowned, findings);
+    assert!(
+        unowned
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["owner"] == "security-triage" && f["unowned"] == true)
+    );
+
+    // An owners rule for that registry takes them over; re-import re-routes.
+    let with_rule = work.path("owners.yaml");
+    let text = std::fs::read_to_string(&owners).unwrap()
+        + "  - name: shop-registry\n    team: payments\n    asset_glob: \"registry.example.com/shop/*\"\n";
+    std::fs::write(&with_rule, text).unwrap();
+    let summary = work.json(&["owners", "import", path_str(&with_rule), "--json"]);
+    assert_eq!(summary["rescored"], 4);
+    assert!(
+        work.json(&["findings", "--unowned", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Intel: a KEV entry for one CVE lifts it; explain shows why, readable and as JSON.
+    let kev = work.path("kev.csv");
+    std::fs::write(
+        &kev,
+        "cveID,vendorProject,product,vulnerabilityName,dateAdded,shortDescription,requiredAction,dueDate,knownRansomwareCampaignUse,notes,cwes\n\
+         CVE-2024-6345,pypa,setuptools,setuptools code injection,2026-11-21,x,Apply updates,2026-12-12,Unknown,,CWE-94\n",
+    )
+    .unwrap();
+    let intel = work.json(&["intel", "import", "--kev", path_str(&kev), "--json"]);
+    assert_eq!(
+        (intel["changed_cves"].as_u64(), intel["rescored"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let findings = work.json(&["findings", "--json"]);
+    let setuptools = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["title"].as_str().unwrap().contains("setuptools")
+                || f["location"].as_str().unwrap().starts_with("setuptools")
+        })
+        .expect("setuptools finding");
+    assert_eq!(setuptools["tier"], "P1");
+    assert_eq!(setuptools["owner"], "payments");
+    let fingerprint = setuptools["fingerprint"].as_str().unwrap();
+
+    let explained = work.muster(&["explain", &fingerprint[..10]]);
+    assert!(
+        explained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&explained.stderr)
+    );
+    let text = String::from_utf8(explained.stdout).unwrap();
+    for needle in [
+        "kev",
+        "CISA KEV since 2026-11-21",
+        "BOD 26-04",
+        "owner payments (rule shop-registry)",
+        "timeline",
+        "rescored",
+    ] {
+        assert!(text.contains(needle), "explain lacks {needle:?}:\n{text}");
+    }
+    let json = work.json(&["explain", fingerprint, "--json"]);
+    let evidence = json["triage"]["risk"]["evidence"].as_array().unwrap();
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e["factor"] == "kev" && e["contribution"] == 25 && e["source"] == "cisa-kev")
+    );
+
+    let groups = work.json(&["groups", "--json"]);
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 3, "libssl3, libcrypto3, setuptools: one upgrade each");
+    assert!(groups.iter().any(|g| {
+        g["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Upgrade libssl3 to ≥ 3.1.7-r0")
+    }));
+    let listed = work.muster(&["groups"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("3 groups for 4 open findings"));
+
+    // Risk acceptance: recorded with its reason; an unknown prefix is a clear error.
+    let accepted = work.json(&[
+        "accept",
+        fingerprint,
+        "--until",
+        "2099-01-31",
+        "--reason",
+        "egress filtered",
+        "--json",
+    ]);
+    assert_eq!(accepted["status"], "risk_accepted");
+    let missing = work.muster(&["explain", "ffffffffff"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no finding starts with ffffffffff"));
+}
+
+#[test]
+fn a_bad_context_file_names_file_and_line_and_changes_nothing() {
+    let work = Workdir::new("badcontext");
+    let owners = repo_file("infra/examples/owners.yaml");
+    work.json(&["owners", "import", &owners, "--json"]);
+    let bad = work.path("owners.yaml");
+    std::fs::write(
+        &bad,
+        "teams:\n  - id: web\n    name: Web\nrules:\n  - team: nobody\n    asset: x\n",
+    )
+    .unwrap();
+    let output = work.muster(&["owners", "import", path_str(&bad)]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("owners.yaml:5") && error.contains("nobody"), "{error}");
+
+    let assets = work.path("assets.yaml");
+    std::fs::write(&assets, "assets:\n  - key: a\n    criticality: 7\n").unwrap();
+    let output = work.muster(&["assets", "import", path_str(&assets)]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && error.contains("assets.yaml:2") && error.contains("criticality"),
+        "{error}"
+    );
+
+    let epss = work.path("epss.csv");
+    std::fs::write(&epss, "cve,epss,percentile\nCVE-2024-1,1.5,0.9\n").unwrap();
+    let output = work.muster(&["intel", "import", "--epss", path_str(&epss)]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && error.contains("epss.csv:2"), "{error}");
+
+    // The first import is intact: teams still routable.
+    let imported = work.json(&["owners", "import", &owners, "--json"]);
+    assert_eq!(imported["rescored"], 0);
 }

@@ -4,7 +4,7 @@
 //! instead of surfacing per request. Secrets are never stored here, only the names of the
 //! environment variables that hold them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -23,6 +23,8 @@ pub struct Config {
     #[serde(default)]
     pub sla: SlaConfig,
     #[serde(default)]
+    pub scoring: ScoringConfig,
+    #[serde(default)]
     pub http: HttpSettings,
 }
 
@@ -32,6 +34,7 @@ impl Default for Config {
             sources: default_sources(),
             triage: TriageConfig::default(),
             sla: SlaConfig::default(),
+            scoring: ScoringConfig::default(),
             http: HttpSettings::default(),
         }
     }
@@ -120,7 +123,7 @@ fn default_owner() -> TeamId {
 }
 
 /// Days to fix per tier, counted from first seen. Defaults follow common vulnerability
-/// management policies (CISA BOD 22-01 gives KEV entries two weeks; PCI DSS 30 days for
+/// management policies (CISA BOD 22-01 gave KEV entries two weeks; PCI DSS 30 days for
 /// critical patches).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +136,35 @@ pub struct SlaConfig {
     pub p3_days: u32,
     #[serde(rename = "P4", default = "p4")]
     pub p4_days: u32,
+    /// Per business criticality (`[sla.criticality.1]`), tiers it leaves out keep the table above.
+    #[serde(default)]
+    pub criticality: BTreeMap<String, SlaOverride>,
+    /// What happens when a risk acceptance expires: the clock `restart`s from the expiry, or
+    /// `resume`s where it paused.
+    #[serde(default)]
+    pub on_acceptance_expiry: AcceptanceExpiry,
+}
+
+/// Days per tier for one business criticality; absent tiers use the main table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaOverride {
+    #[serde(rename = "P1")]
+    pub p1_days: Option<u32>,
+    #[serde(rename = "P2")]
+    pub p2_days: Option<u32>,
+    #[serde(rename = "P3")]
+    pub p3_days: Option<u32>,
+    #[serde(rename = "P4")]
+    pub p4_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptanceExpiry {
+    #[default]
+    Restart,
+    Resume,
 }
 
 fn p1() -> u32 {
@@ -155,6 +187,8 @@ impl Default for SlaConfig {
             p2_days: p2(),
             p3_days: p3(),
             p4_days: p4(),
+            criticality: BTreeMap::new(),
+            on_acceptance_expiry: AcceptanceExpiry::default(),
         }
     }
 }
@@ -166,6 +200,117 @@ impl SlaConfig {
             Tier::P2 => self.p2_days,
             Tier::P3 => self.p3_days,
             Tier::P4 => self.p4_days,
+        }
+    }
+
+    /// Days for a tier on an asset of the given business criticality (1–4), if known.
+    pub fn days_for(&self, tier: Tier, criticality: Option<u8>) -> u32 {
+        let custom = criticality
+            .and_then(|c| self.criticality.get(&c.to_string()))
+            .and_then(|o| match tier {
+                Tier::P1 => o.p1_days,
+                Tier::P2 => o.p2_days,
+                Tier::P3 => o.p3_days,
+                Tier::P4 => o.p4_days,
+            });
+        custom.unwrap_or_else(|| self.days(tier))
+    }
+}
+
+/// Which policy sets tier and due date; the other is still computed and shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyChoice {
+    /// The weighted 0–100 score and its tier thresholds.
+    #[default]
+    Score,
+    /// CISA BOD 26-04's SSVC table: the remediation timeline sets due date and tier.
+    #[serde(rename = "bod-26-04")]
+    Bod2604,
+}
+
+/// The risk score's weights and thresholds (README, "Scoring"). Points are added to the base
+/// (the higher of severity band and CVSS × 10, times `base_weight`) and the sum is clamped
+/// to 0–100.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    pub policy: PolicyChoice,
+    /// Share of the base (severity band or CVSS × 10) that counts: below 1 so that severity
+    /// alone never makes P1 — exploitation, exposure or criticality must add to it.
+    pub base_weight: f32,
+    /// Minimum score of P1, P2 and P3; lower is P4.
+    pub p1: u8,
+    pub p2: u8,
+    pub p3: u8,
+    /// CVE in CISA KEV: exploited in the wild.
+    pub kev: i16,
+    /// KEV says ransomware campaigns use it.
+    pub ransomware: i16,
+    /// EPSS probability at or above `epss_high_at` / `epss_medium_at`.
+    pub epss_high: i16,
+    pub epss_high_at: f32,
+    pub epss_medium: i16,
+    pub epss_medium_at: f32,
+    /// Internet-facing asset, or one reached through connected assets.
+    pub external: i16,
+    pub via_connected: i16,
+    /// Points for business criticality 1, 2, 3, 4.
+    pub criticality: [i16; 4],
+    pub staging: i16,
+    pub development: i16,
+    /// Points per compensating control (negative), by name; others get `control_default`.
+    pub controls: BTreeMap<String, i16>,
+    pub control_default: i16,
+    /// Controls together never take away more than this.
+    pub controls_floor: i16,
+    /// A fix is known (fixed version or fix text): cheap to act on.
+    pub fix_available: i16,
+    /// KEV entries are at least this tier whatever the score.
+    pub kev_min_tier: Tier,
+    /// Days for BOD 26-04's "next scheduled upgrade".
+    pub next_upgrade_days: u32,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        Self {
+            policy: PolicyChoice::Score,
+            base_weight: 0.7,
+            p1: 80,
+            p2: 60,
+            p3: 30,
+            kev: 25,
+            ransomware: 5,
+            epss_high: 15,
+            epss_high_at: 0.1,
+            epss_medium: 5,
+            epss_medium_at: 0.01,
+            external: 10,
+            via_connected: 5,
+            criticality: [10, 5, 0, -10],
+            staging: -10,
+            development: -15,
+            controls: BTreeMap::from([("waf".to_owned(), -10), ("network-isolated".to_owned(), -10)]),
+            control_default: -5,
+            controls_floor: -15,
+            fix_available: 5,
+            kev_min_tier: Tier::P2,
+            next_upgrade_days: 180,
+        }
+    }
+}
+
+impl ScoringConfig {
+    pub fn tier_of(&self, score: u8) -> Tier {
+        if score >= self.p1 {
+            Tier::P1
+        } else if score >= self.p2 {
+            Tier::P2
+        } else if score >= self.p3 {
+            Tier::P3
+        } else {
+            Tier::P4
         }
     }
 }
@@ -230,6 +375,44 @@ impl Config {
                 "sla: a more urgent tier must not get more days (P1..P4 = {days:?})"
             )));
         }
+        for key in self.sla.criticality.keys() {
+            if !matches!(key.as_str(), "1" | "2" | "3" | "4") {
+                return Err(invalid(format!(
+                    "sla.criticality.{key}: business criticality is 1, 2, 3 or 4"
+                )));
+            }
+        }
+        for criticality in 1..=4u8 {
+            let days = Tier::ALL.map(|t| self.sla.days_for(t, Some(criticality)));
+            if days.contains(&0) || days.windows(2).any(|w| w[0] > w[1]) {
+                return Err(invalid(format!(
+                    "sla.criticality.{criticality}: every tier needs at least 1 day and a more urgent tier \
+                     must not get more days (P1..P4 = {days:?})"
+                )));
+            }
+        }
+        let scoring = &self.scoring;
+        if !(scoring.p1 > scoring.p2 && scoring.p2 > scoring.p3 && scoring.p1 <= 100) {
+            return Err(invalid(format!(
+                "scoring: thresholds must fall from p1 to p3 within 0–100 (p1 {}, p2 {}, p3 {})",
+                scoring.p1, scoring.p2, scoring.p3
+            )));
+        }
+        let probability = 0.0..=1.0;
+        if !probability.contains(&scoring.epss_high_at)
+            || !probability.contains(&scoring.epss_medium_at)
+            || scoring.epss_medium_at > scoring.epss_high_at
+        {
+            return Err(invalid(
+                "scoring: epss_medium_at ≤ epss_high_at, both probabilities between 0 and 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&scoring.base_weight) {
+            return Err(invalid("scoring.base_weight must be between 0 and 1".into()));
+        }
+        if scoring.next_upgrade_days == 0 {
+            return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
+        }
         Ok(())
     }
 
@@ -271,6 +454,81 @@ mod tests {
         assert_eq!(config.http.body_limit_bytes(), 32 * 1024 * 1024);
         let bigger = Config::from_toml("[http]\nbody_limit_mib = 100\n", "muster.toml").unwrap();
         assert_eq!(bigger.http.body_limit_bytes(), 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn example_file_parses_and_shows_the_defaults() {
+        let example = Config::from_toml(include_str!("../../../infra/muster.toml"), "infra/muster.toml").unwrap();
+        let defaults = ScoringConfig::default();
+        let shown = &example.scoring;
+        assert_eq!(
+            (
+                shown.p1,
+                shown.p2,
+                shown.p3,
+                shown.kev,
+                shown.ransomware,
+                shown.epss_high,
+                shown.epss_medium
+            ),
+            (
+                defaults.p1,
+                defaults.p2,
+                defaults.p3,
+                defaults.kev,
+                defaults.ransomware,
+                defaults.epss_high,
+                defaults.epss_medium
+            )
+        );
+        assert_eq!(
+            (
+                shown.external,
+                shown.via_connected,
+                shown.criticality,
+                shown.staging,
+                shown.development
+            ),
+            (
+                defaults.external,
+                defaults.via_connected,
+                defaults.criticality,
+                defaults.staging,
+                defaults.development
+            )
+        );
+        assert_eq!(shown.controls, defaults.controls);
+        assert_eq!(
+            (
+                shown.control_default,
+                shown.controls_floor,
+                shown.fix_available,
+                shown.kev_min_tier
+            ),
+            (
+                defaults.control_default,
+                defaults.controls_floor,
+                defaults.fix_available,
+                defaults.kev_min_tier
+            )
+        );
+        assert_eq!(example.sla.days_for(Tier::P1, Some(1)), 3);
+        assert_eq!(example.sla.days_for(Tier::P3, Some(1)), 90);
+        assert_eq!(example.sla.days_for(Tier::P1, Some(2)), 7);
+    }
+
+    #[test]
+    fn scoring_and_sla_are_validated() {
+        for (text, needle) in [
+            ("[scoring]\np1 = 50\np2 = 60\n", "thresholds"),
+            ("[scoring]\nepss_high_at = 1.5\n", "epss"),
+            ("[scoring]\npolicy = \"ssvc\"\n", "unknown variant"),
+            ("[sla.criticality.5]\nP1 = 1\n", "criticality is 1, 2, 3 or 4"),
+            ("[sla.criticality.1]\nP1 = 40\n", "more urgent tier"),
+        ] {
+            let err = Config::from_toml(text, "m.toml").unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod ports;
 pub mod retry;
 pub mod services;
+pub mod ssvc;
 
 pub use config::Config;
 pub use formats::{Format, ParseContext, ParseError, Report, parse_report};

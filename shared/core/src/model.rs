@@ -657,12 +657,109 @@ pub struct Scan {
     pub complete: bool,
 }
 
+/// A factor of the risk score; `muster explain` and tickets show them in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    Severity,
+    Cvss,
+    Kev,
+    Ransomware,
+    Epss,
+    Exposure,
+    Criticality,
+    Environment,
+    Control,
+    Fix,
+    /// A KEV entry lifts the tier to at least the configured floor, whatever the score.
+    KevFloor,
+}
+
+impl Factor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Severity => "severity",
+            Self::Cvss => "cvss",
+            Self::Kev => "kev",
+            Self::Ransomware => "ransomware",
+            Self::Epss => "epss",
+            Self::Exposure => "exposure",
+            Self::Criticality => "criticality",
+            Self::Environment => "environment",
+            Self::Control => "control",
+            Self::Fix => "fix",
+            Self::KevFloor => "kev_floor",
+        }
+    }
+}
+
+/// One reason behind a score: the factor, what it said, the points it added (or took away)
+/// and where the fact came from (a scanner, the KEV catalog, the assets file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub factor: Factor,
+    pub value: String,
+    pub contribution: i16,
+    pub source: String,
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.factor.as_str(), self.value)?;
+        if self.contribution != 0 {
+            write!(f, " ({:+})", self.contribution)?;
+        }
+        Ok(())
+    }
+}
+
+/// CISA BOD 26-04 remediation timeline of an SSVC decision, most urgent last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remediation {
+    /// Defer to the next scheduled upgrade of the asset.
+    NextUpgrade,
+    Days60,
+    Days14,
+    Days3,
+    /// Three days, and forensic triage: assume the asset may already be compromised.
+    Days3Forensics,
+}
+
+impl Remediation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NextUpgrade => "fix on next upgrade",
+            Self::Days60 => "fix within 60 days",
+            Self::Days14 => "fix within 14 days",
+            Self::Days3 => "fix within 3 days",
+            Self::Days3Forensics => "fix within 3 days + forensic triage",
+        }
+    }
+}
+
+/// The SSVC inputs BOD 26-04 decides on, and the decision. Inputs the data could not answer
+/// are assumed the worse way and named in `assumed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsvcDecision {
+    pub exposed: bool,
+    pub kev: bool,
+    pub automatable: bool,
+    /// Exploitation gives total control of the asset (else partial).
+    pub total_impact: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
+    pub remediation: Remediation,
+}
+
 /// Why a finding matters and how urgently: score, tier and the evidence behind them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Risk {
     pub score: u8,
     pub tier: Tier,
-    pub evidence: Vec<String>,
+    pub evidence: Vec<Evidence>,
+    /// The BOD 26-04 / SSVC decision, reported whichever policy sets the tier.
+    pub ssvc: SsvcDecision,
 }
 
 /// What triage decided for a finding: risk, owner, remediation group and SLA due date.
@@ -670,8 +767,38 @@ pub struct Risk {
 pub struct Triage {
     pub risk: Risk,
     pub owner: TeamId,
+    /// The ownership rule that chose the owner; `None` means the default team got it because
+    /// no rule did (an unowned finding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_rule: Option<String>,
     pub group: GroupKey,
+    /// When the SLA clock started: first seen, or when an expired risk acceptance restarted it.
+    pub clock_start: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+}
+
+impl Triage {
+    pub fn is_unowned(&self) -> bool {
+        self.owner_rule.is_none()
+    }
+}
+
+/// One change in a finding's life, for `muster explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub detail: String,
+}
+
+/// A risk acceptance: the SLA clock pauses until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A problem tracked over time: the latest detection plus its lifecycle.
@@ -689,6 +816,14 @@ pub struct Finding {
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triage: Option<Triage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<Acceptance>,
+    /// Overrides `first_seen` as the SLA clock's start (after an acceptance expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_start: Option<DateTime<Utc>>,
+    /// Oldest first; bounded (see `push_timeline`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
 }
 
 impl Finding {
@@ -698,6 +833,20 @@ impl Finding {
 
     pub fn group(&self) -> Option<&GroupKey> {
         self.triage.as_ref().map(|t| &t.group)
+    }
+
+    /// Records a change; beyond `MAX_TIMELINE` entries the oldest after the first go, so the
+    /// clock's start is always kept.
+    pub fn push_timeline(&mut self, at: DateTime<Utc>, event: &str, detail: String) {
+        const MAX_TIMELINE: usize = 64;
+        if self.timeline.len() >= MAX_TIMELINE {
+            self.timeline.remove(1);
+        }
+        self.timeline.push(TimelineEntry {
+            at,
+            event: event.to_owned(),
+            detail,
+        });
     }
 }
 

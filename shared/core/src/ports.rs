@@ -4,14 +4,20 @@
 //! are generic over them (static dispatch, no boxing). Each error enum carries the variants a
 //! caller can act on; everything else is `Unknown` with its context.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::assets::Asset;
+use crate::intel::{EpssScore, KevEntry};
 use crate::messages::Message;
-use crate::model::{Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Severity, Status, TeamId, Ticket, Tier};
+use crate::model::{
+    AssetKey, Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Severity, Status, TeamId, Ticket, Tier,
+};
+use crate::ownership::{Ownership, OwnershipRule};
 
 /// Time comes through a port so tests and replays (`--now`) are deterministic.
 pub trait Clock: Send + Sync {
@@ -57,6 +63,8 @@ pub struct FindingFilter {
     pub owner: Option<TeamId>,
     pub tier: Option<Tier>,
     pub severity: Option<Severity>,
+    /// Only findings no ownership rule claimed (routed to the default team).
+    pub unowned: bool,
     pub limit: Option<usize>,
 }
 
@@ -135,9 +143,61 @@ pub trait DeadLetterStore: Send + Sync {
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
 }
 
+/// What users declare about their organisation: teams, ownership rules, assets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgContext {
+    /// Teams, rules and default team of the owners file, with every repository's CODEOWNERS
+    /// rules appended.
+    pub ownership: Ownership,
+    pub assets: Vec<Asset>,
+}
+
+/// Each import replaces what the previous import of the same file kind said: the file is the
+/// truth, and removed entries go away.
+pub trait ContextStore: Send + Sync {
+    fn org_context(&self) -> impl Future<Output = Result<OrgContext, StoreError>> + Send;
+
+    /// Replaces teams, rules and the default team (CODEOWNERS rules are kept).
+    fn replace_ownership(&self, ownership: &Ownership) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the CODEOWNERS rules of one repository.
+    fn replace_codeowners(
+        &self,
+        repo: &AssetKey,
+        rules: &[OwnershipRule],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn replace_assets(&self, assets: &[Asset]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What the threat intel feeds say about one CVE.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CveIntel {
+    pub kev: Option<KevEntry>,
+    pub epss: Option<EpssScore>,
+}
+
+pub trait IntelStore: Send + Sync {
+    /// Makes the stored catalog equal to `entries`; returns the CVEs that entered, left or
+    /// changed, so their findings can be re-scored.
+    fn replace_kev(&self, entries: &[KevEntry]) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Stores a day's EPSS scores; returns the CVEs whose probability or percentile changed.
+    fn replace_epss(&self, scores: &[EpssScore]) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Intel for the given CVE ids (upper case); CVEs the feeds do not know are left out.
+    fn intel(&self, cves: &[String]) -> impl Future<Output = Result<HashMap<String, CveIntel>, StoreError>> + Send;
+}
+
 /// Everything the pipeline keeps.
-pub trait Store: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore {}
-impl<T: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore> Store for T {}
+pub trait Store:
+    FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore + ContextStore + IntelStore
+{
+}
+impl<T> Store for T where
+    T: FindingStore + RunStore + TicketStore + OutboxStore + DeadLetterStore + ContextStore + IntelStore
+{
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {

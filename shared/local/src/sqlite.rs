@@ -4,21 +4,27 @@
 //! Every port call runs on tokio's blocking pool, so a slow disk never stalls the server. A
 //! batch is one transaction: either all of it is stored or none.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use muster_core::assets::Asset;
+use muster_core::intel::{EpssScore, KevEntry};
 use muster_core::messages::Message;
+use muster_core::model::AssetKey;
 use muster_core::model::{Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Ticket, TicketState};
+use muster_core::ownership::{Matcher, Ownership, OwnershipRule};
 use muster_core::ports::{
-    DeadLetter, DeadLetterStore, FindingFilter, FindingStore, OutboxEntry, OutboxStore, RunStore, StoreError,
-    TicketStore,
+    ContextStore, CveIntel, DeadLetter, DeadLetterStore, FindingFilter, FindingStore, IntelStore, OrgContext,
+    OutboxEntry, OutboxStore, RunStore, StoreError, TicketStore,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE findings (
     id          INTEGER PRIMARY KEY,
     fingerprint BLOB NOT NULL UNIQUE,
@@ -80,7 +86,31 @@ CREATE TABLE dead_letters (
     attempts  INTEGER NOT NULL,
     failed_at TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Triage decided the owner by default, no ownership rule matched: `muster findings --unowned`.
+ALTER TABLE findings ADD COLUMN unowned INTEGER NOT NULL DEFAULT 0;
+
+-- Imported context files, each the whole truth of its kind: kind 'owners' (name ''),
+-- 'codeowners' (name = repository), 'assets' (name '').
+CREATE TABLE documents (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+
+CREATE TABLE kev (
+    cve  TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE epss (
+    cve         TEXT PRIMARY KEY,
+    probability REAL NOT NULL,
+    percentile  REAL NOT NULL
+);
+"#,
+];
 
 /// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
 #[derive(Clone)]
@@ -190,6 +220,7 @@ struct FindingRow {
     due_at: Option<String>,
     asset: String,
     first_seen: String,
+    unowned: bool,
     body: String,
 }
 
@@ -207,6 +238,7 @@ impl FindingRow {
             due_at: triage.map(|t| time_text(t.due_at)),
             asset: finding.asset.to_string(),
             first_seen: time_text(finding.first_seen),
+            unowned: triage.is_some_and(|t| t.is_unowned()),
             body: serde_json::to_string(finding).map_err(|e| StoreError::Unknown(e.into()))?,
         })
     }
@@ -238,13 +270,13 @@ impl FindingStore for SqliteStore {
             let tx = conn.transaction()?;
             {
                 let mut statement = tx.prepare_cached(
-                    "INSERT INTO findings (fingerprint, status, is_open, severity, tier, owner, group_key, due_at, asset, first_seen, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                    "INSERT INTO findings (fingerprint, status, is_open, severity, tier, owner, group_key, due_at, asset, first_seen, unowned, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (fingerprint) DO UPDATE SET
                         status = excluded.status, is_open = excluded.is_open, severity = excluded.severity,
                         tier = excluded.tier, owner = excluded.owner, group_key = excluded.group_key,
                         due_at = excluded.due_at, asset = excluded.asset, first_seen = excluded.first_seen,
-                        body = excluded.body",
+                        unowned = excluded.unowned, body = excluded.body",
                 )?;
                 for row in &rows {
                     statement.execute(params![
@@ -258,6 +290,7 @@ impl FindingStore for SqliteStore {
                         row.due_at,
                         row.asset,
                         row.first_seen,
+                        row.unowned,
                         row.body,
                     ])?;
                 }
@@ -285,6 +318,9 @@ impl FindingStore for SqliteStore {
         if let Some(tier) = filter.tier {
             clauses.push("tier = ?");
             values.push(tier.as_str().to_owned());
+        }
+        if filter.unowned {
+            clauses.push("unowned = 1");
         }
         if let Some(severity) = filter.severity {
             clauses.push("severity = ?");
@@ -640,6 +676,170 @@ impl DeadLetterStore for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+}
+
+fn document<T: serde::de::DeserializeOwned>(conn: &Connection, kind: &str, name: &str) -> anyhow::Result<Option<T>> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM documents WHERE kind = ?1 AND name = ?2",
+            [kind, name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    body.map(|body| serde_json::from_str(&body).with_context(|| format!("stored {kind} {name:?} is not valid")))
+        .transpose()
+}
+
+fn put_document(conn: &Connection, kind: &str, name: &str, body: &impl serde::Serialize) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO documents (kind, name, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body",
+        params![kind, name, serde_json::to_string(body)?],
+    )?;
+    Ok(())
+}
+
+impl ContextStore for SqliteStore {
+    async fn org_context(&self) -> Result<OrgContext, StoreError> {
+        self.call(|conn| {
+            let mut ownership: Ownership = document(conn, "owners", "")?.unwrap_or_default();
+            let mut statement =
+                conn.prepare_cached("SELECT body FROM documents WHERE kind = 'codeowners' ORDER BY name")?;
+            let bodies = statement
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for body in bodies {
+                let rules: Vec<OwnershipRule> =
+                    serde_json::from_str(&body).context("stored CODEOWNERS rules are not valid")?;
+                ownership.rules.extend(rules);
+            }
+            let assets: Vec<Asset> = document(conn, "assets", "")?.unwrap_or_default();
+            Ok(OrgContext { ownership, assets })
+        })
+        .await
+    }
+
+    async fn replace_ownership(&self, ownership: &Ownership) -> Result<(), StoreError> {
+        let mut ownership = ownership.clone();
+        ownership
+            .rules
+            .retain(|r| !matches!(r.matcher, Matcher::Codeowners { .. }));
+        self.call(move |conn| put_document(conn, "owners", "", &ownership))
+            .await
+    }
+
+    async fn replace_codeowners(&self, repo: &AssetKey, rules: &[OwnershipRule]) -> Result<(), StoreError> {
+        let (repo, rules) = (repo.to_string(), rules.to_vec());
+        self.call(move |conn| put_document(conn, "codeowners", &repo, &rules))
+            .await
+    }
+
+    async fn replace_assets(&self, assets: &[Asset]) -> Result<(), StoreError> {
+        let assets = assets.to_vec();
+        self.call(move |conn| put_document(conn, "assets", "", &assets)).await
+    }
+}
+
+impl IntelStore for SqliteStore {
+    async fn replace_kev(&self, entries: &[KevEntry]) -> Result<Vec<String>, StoreError> {
+        let entries = entries.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let before: HashMap<String, String> = {
+                let mut statement = tx.prepare("SELECT cve, body FROM kev")?;
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            let mut changed = Vec::new();
+            let mut after = HashMap::with_capacity(entries.len());
+            for entry in &entries {
+                let body = serde_json::to_string(entry)?;
+                if before.get(&entry.cve) != Some(&body) {
+                    changed.push(entry.cve.clone());
+                }
+                after.insert(entry.cve.clone(), body);
+            }
+            changed.extend(before.keys().filter(|cve| !after.contains_key(*cve)).cloned());
+            tx.execute("DELETE FROM kev", [])?;
+            {
+                let mut insert = tx.prepare("INSERT INTO kev (cve, body) VALUES (?1, ?2)")?;
+                for (cve, body) in &after {
+                    insert.execute(params![cve, body])?;
+                }
+            }
+            tx.commit()?;
+            changed.sort();
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn replace_epss(&self, scores: &[EpssScore]) -> Result<Vec<String>, StoreError> {
+        let scores = scores.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let before: HashMap<String, (f64, f64)> = {
+                let mut statement = tx.prepare("SELECT cve, probability, percentile FROM epss")?;
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+                    .collect::<Result<_, _>>()?
+            };
+            let mut changed = Vec::new();
+            let mut seen = std::collections::HashSet::with_capacity(scores.len());
+            tx.execute("DELETE FROM epss", [])?;
+            {
+                let mut insert =
+                    tx.prepare("INSERT OR REPLACE INTO epss (cve, probability, percentile) VALUES (?1, ?2, ?3)")?;
+                for score in &scores {
+                    let now = (f64::from(score.probability), f64::from(score.percentile));
+                    if before.get(&score.cve) != Some(&now) {
+                        changed.push(score.cve.clone());
+                    }
+                    seen.insert(score.cve.as_str());
+                    insert.execute(params![score.cve, now.0, now.1])?;
+                }
+            }
+            changed.extend(before.keys().filter(|cve| !seen.contains(cve.as_str())).cloned());
+            tx.commit()?;
+            changed.sort();
+            changed.dedup();
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn intel(&self, cves: &[String]) -> Result<HashMap<String, CveIntel>, StoreError> {
+        let cves = cves.to_vec();
+        self.call(move |conn| {
+            let mut kev = conn.prepare_cached("SELECT body FROM kev WHERE cve = ?1")?;
+            let mut epss = conn.prepare_cached("SELECT probability, percentile FROM epss WHERE cve = ?1")?;
+            let mut out = HashMap::new();
+            for cve in cves {
+                let entry: Option<String> = kev.query_row([&cve], |row| row.get(0)).optional()?;
+                let entry: Option<KevEntry> = entry.map(|body| serde_json::from_str(&body)).transpose()?;
+                let score = epss
+                    .query_row([&cve], |row| Ok((row.get::<_, f64>(0)?, row.get::<_, f64>(1)?)))
+                    .optional()?
+                    .map(|(probability, percentile)| EpssScore {
+                        cve: cve.clone(),
+                        probability: probability as f32,
+                        percentile: percentile as f32,
+                    });
+                if entry.is_some() || score.is_some() {
+                    out.insert(
+                        cve,
+                        CveIntel {
+                            kev: entry,
+                            epss: score,
+                        },
+                    );
+                }
+            }
+            Ok(out)
         })
         .await
     }

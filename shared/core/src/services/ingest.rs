@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use super::PipelineError;
 use crate::formats::{Format, ParseContext, Report, parse_report};
 use crate::messages::Message;
-use crate::model::{AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, Tool};
+use crate::model::{
+    AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, TimelineEntry, Tool,
+};
 use crate::ports::{Clock, FindingStore, Queue, RunStore};
 
 /// Findings written per store call during ingest.
@@ -254,6 +256,7 @@ impl ScopeIngest<'_> {
             if finding.seen_by.is_empty() && was_open {
                 finding.status = Status::Resolved;
                 finding.resolved_at = Some(self.now);
+                finding.push_timeline(self.now, "resolved", format!("no longer reported by {}", self.scope));
                 summary.resolved += 1;
             }
             // A resolved group is re-announced on every retry until the run is recorded.
@@ -302,6 +305,13 @@ impl ScopeIngest<'_> {
             last_seen: self.now,
             resolved_at: (!status.is_open()).then_some(self.now),
             triage: None,
+            acceptance: None,
+            clock_start: None,
+            timeline: vec![TimelineEntry {
+                at: self.now,
+                event: "first_seen".into(),
+                detail: format!("reported by {} ({})", self.tool.name, self.scope),
+            }],
         }
     }
 
@@ -321,10 +331,21 @@ impl ScopeIngest<'_> {
         if !detection.is_open() && finding.status.is_open() {
             finding.status = reported_status(detection.reported);
             finding.resolved_at = Some(self.now);
+            let reason = detection
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            finding.push_timeline(
+                self.now,
+                finding.status.as_str(),
+                format!("{} says so{reason}", self.scope),
+            );
             effect = Effect::Resolved;
         } else if detection.is_open() && !finding.status.is_open() {
             finding.status = Status::Reopened;
             finding.resolved_at = None;
+            finding.push_timeline(self.now, "reopened", format!("reported again by {}", self.scope));
             effect = Effect::Updated;
         }
         if effect != Effect::None {

@@ -3,6 +3,7 @@
 //! Each stage is idempotent: delivering its message twice changes nothing the second time.
 //! Stages never call each other directly; they hand ids to the next stage through the `Queue`.
 
+pub mod context;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
@@ -28,6 +29,9 @@ pub enum PipelineError {
     Queue(#[from] QueueError),
     #[error("sink: {0}")]
     Sink(#[from] SinkError),
+    /// The request contradicts the finding's state (accepting a resolved finding…).
+    #[error("{0}")]
+    Rejected(String),
     /// Another worker holds the work; retry after the delay.
     #[error("{what}; retry after {retry_after:?}")]
     Busy { what: String, retry_after: Duration },
@@ -44,6 +48,9 @@ impl PipelineError {
 
     /// False for errors that no retry can fix.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Parse(_) | Self::Sink(SinkError::Rejected(_)))
+        !matches!(
+            self,
+            Self::Parse(_) | Self::Rejected(_) | Self::Sink(SinkError::Rejected(_))
+        )
     }
 }

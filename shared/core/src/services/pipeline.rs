@@ -39,7 +39,9 @@ where
     /// Runs one stage message. Safe to call again with the same message.
     pub async fn handle(&self, message: &Message) -> Result<(), PipelineError> {
         match message {
-            Message::Triage { fingerprints } => triage(&self.store, &self.queue, &self.config, fingerprints).await,
+            Message::Triage { fingerprints } => {
+                triage(&self.store, &self.queue, &self.clock, &self.config, fingerprints).await
+            }
             Message::Ticket { group } => sync_ticket(&self.store, &self.tickets, &self.queue, &self.clock, group).await,
             Message::Notify { group, event, at } => notify(&self.store, &self.chat, group, *event, *at).await,
         }

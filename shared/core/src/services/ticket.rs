@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::PipelineError;
 use crate::messages::{Message, TicketEvent};
-use crate::model::{Finding, GroupKey, RemediationGroup, Ticket, TicketState, Tier};
+use crate::model::{AssetKey, Finding, GroupKey, Location, RemediationGroup, Ticket, TicketState, Tier};
 use crate::policy;
 use crate::ports::{Clock, FindingStore, Queue, StoreError, TicketDraft, TicketRef, TicketSink, TicketStore};
 
@@ -41,11 +41,12 @@ pub fn remediation_group(key: &GroupKey, findings: &[Finding]) -> Option<Remedia
         .unwrap_or(triage.due_at);
     let mut open_fps: Vec<_> = open.iter().map(|f| f.fingerprint()).collect();
     open_fps.sort();
+    let (scope, _) = policy::fix_scope(first);
     Some(RemediationGroup {
         key: key.clone(),
         owner: triage.owner.clone(),
-        asset: first.asset.clone(),
-        title: group_title(first, open.len().max(1), tier),
+        title: group_title(first, &scope, upgrade_to(ranked).as_deref(), open.len().max(1), tier),
+        asset: scope,
         tier,
         due_at,
         open: open_fps,
@@ -53,17 +54,50 @@ pub fn remediation_group(key: &GroupKey, findings: &[Finding]) -> Option<Remedia
     })
 }
 
-fn group_title(sample: &Finding, count: usize, tier: Tier) -> String {
-    let target = policy::fix_target(sample);
-    let asset = &sample.asset;
+/// The open remediation groups among `findings`, most urgent first (tier, then due date).
+pub fn open_groups(findings: &[Finding]) -> Vec<RemediationGroup> {
+    let mut members: std::collections::BTreeMap<&GroupKey, Vec<Finding>> = std::collections::BTreeMap::new();
+    for finding in findings.iter().filter(|f| f.status.is_open()) {
+        if let Some(key) = finding.group() {
+            members.entry(key).or_default().push(finding.clone());
+        }
+    }
+    let mut groups: Vec<RemediationGroup> = members
+        .iter()
+        .filter_map(|(key, findings)| remediation_group(key, findings))
+        .collect();
+    groups.sort_by(|a, b| (a.tier, a.due_at, &a.key).cmp(&(b.tier, b.due_at, &b.key)));
+    groups
+}
+
+/// The version a dependency group must reach: the highest of its members' needed fixes, so
+/// one upgrade fixes them all.
+pub fn upgrade_to(members: &[&Finding]) -> Option<String> {
+    members
+        .iter()
+        .filter_map(|f| match &f.detection.location {
+            Location::Package(package) => package
+                .fixed_version
+                .as_deref()
+                .and_then(|fixed| policy::needed_fix(package.version.as_deref(), fixed)),
+            _ => None,
+        })
+        .max_by(|a, b| policy::compare_versions(a, b))
+}
+
+fn group_title(sample: &Finding, scope: &AssetKey, upgrade: Option<&str>, count: usize, tier: Tier) -> String {
+    let (_, target) = policy::fix_scope(sample);
+    let asset = scope;
     let action = if let Some(package) = target.strip_prefix("pkg:") {
-        match &sample.detection.fix {
-            Some(fix) => format!("Upgrade {package} to {fix} in {asset}"),
+        match upgrade {
+            Some(version) => format!("Upgrade {package} to ≥ {version} in {asset}"),
             None => format!("Upgrade {package} in {asset}"),
         }
     } else if let Some(rule) = target.strip_prefix("rule:") {
         let what = sample.detection.description.as_deref().unwrap_or(rule);
         format!("Fix {rule} in {asset}: {what}")
+    } else if let Some(control) = target.strip_prefix("control:") {
+        format!("Fix {control} in {asset}: {}", sample.detection.title)
     } else {
         format!("Fix in {asset}: {}", sample.detection.title)
     };
@@ -91,7 +125,9 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
         .filter(|f| f.group() == Some(&group.key) && f.status.is_open())
         .collect();
     open.sort_by_key(|f| (std::cmp::Reverse(f.detection.severity), f.fingerprint()));
-    if let Some(fix) = open.iter().find_map(|f| f.detection.fix.as_deref()) {
+    if let Some(version) = upgrade_to(&open) {
+        let _ = writeln!(body, "Fix: upgrade to ≥ {version} (fixes every finding below)\n");
+    } else if let Some(fix) = open.iter().find_map(|f| f.detection.fix.as_deref()) {
         let _ = writeln!(body, "Fix: {fix}\n");
     }
     let _ = writeln!(body, "| severity | location | finding | why |\n|---|---|---|---|");
@@ -99,7 +135,10 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
         let evidence = finding
             .triage
             .as_ref()
-            .map(|t| t.risk.evidence.join(", "))
+            .map(|t| {
+                let why: Vec<String> = t.risk.evidence.iter().map(ToString::to_string).collect();
+                format!("score {}: {}", t.risk.score, why.join("; ").replace(['\n', '|'], " "))
+            })
             .unwrap_or_default();
         let _ = writeln!(
             body,
@@ -115,10 +154,16 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
     }
     let _ = write!(body, "\n<!-- muster:group={} -->", group.key);
 
+    // What a reader acts on: the members, the urgency, the date, who, and the fix. Evidence
+    // alone (a daily EPSS drift) does not re-post a ticket.
     let mut hasher = Sha256::new();
     for fingerprint in &group.open {
         hasher.update(fingerprint.as_bytes());
     }
+    hasher.update(group.tier.as_str());
+    hasher.update(group.due_at.format("%Y-%m-%d").to_string());
+    hasher.update(group.owner.as_str());
+    hasher.update(&group.title);
     TicketDraft {
         group: group.key.clone(),
         owner: group.owner.clone(),

@@ -1,29 +1,60 @@
 //! Triage: score, route and group findings, then ask the ticket stage to sync their groups.
 //!
 //! Idempotent: a finding whose decision has not changed is not written again, and its group
-//! is still handed on, so a redelivered message repairs a crash between save and send.
+//! is still handed on, so a redelivered message repairs a crash between save and send. Every
+//! change of tier, due date or owner is written to the finding's timeline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
 
 use super::PipelineError;
-use crate::config::Config;
+use crate::assets::AssetGraph;
+use crate::config::{AcceptanceExpiry, Config};
 use crate::messages::Message;
-use crate::model::Fingerprint;
-use crate::policy;
-use crate::ports::{FindingStore, Queue};
+use crate::model::{Acceptance, Finding, Fingerprint, Status};
+use crate::ownership::Router;
+use crate::policy::{self, TriageContext};
+use crate::ports::{Clock, ContextStore, FindingStore, IntelStore, Queue, StoreError};
 
 /// Triages the given findings; closed ones only have their group re-synced.
-pub async fn triage<S, Q>(
+pub async fn triage<S, Q, C>(
     store: &S,
     queue: &Q,
+    clock: &C,
     config: &Config,
     fingerprints: &[Fingerprint],
 ) -> Result<(), PipelineError>
 where
-    S: FindingStore,
+    S: FindingStore + ContextStore + IntelStore,
     Q: Queue,
+    C: Clock,
 {
+    let now = clock.now();
     let findings = store.findings(fingerprints).await?;
+    let org = store.org_context().await?;
+    let router = Router::new(&org.ownership)
+        .map_err(|e| StoreError::Corrupt(format!("stored ownership rules no longer compile: {e}")))?;
+    let assets = AssetGraph::new(&org.assets);
+    let default_team = org
+        .ownership
+        .default_team
+        .clone()
+        .unwrap_or_else(|| config.triage.default_owner.clone());
+    let cves: BTreeSet<String> = findings.iter().flat_map(policy::cves).collect();
+    let intel = if cves.is_empty() {
+        HashMap::new()
+    } else {
+        store.intel(&cves.into_iter().collect::<Vec<_>>()).await?
+    };
+    let ctx = TriageContext {
+        config,
+        router: &router,
+        default_team: &default_team,
+        assets: &assets,
+        intel: &intel,
+    };
+
     let mut groups = BTreeSet::new();
     let mut changed = Vec::new();
     for mut finding in findings {
@@ -33,9 +64,13 @@ where
         if !finding.status.is_open() {
             continue;
         }
-        let decision = policy::triage(&finding, &config.triage.default_owner, config);
+        let expired = end_expired_acceptance(&mut finding, now, config);
+        let decision = policy::triage(&finding, &ctx);
         groups.insert(decision.group.clone());
-        if finding.triage.as_ref() != Some(&decision) {
+        if expired || finding.triage.as_ref() != Some(&decision) {
+            for (event, detail) in policy::changes(finding.triage.as_ref(), &decision) {
+                finding.push_timeline(now, event, detail);
+            }
             finding.triage = Some(decision);
             changed.push(finding);
         }
@@ -47,4 +82,88 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// Reopens a finding whose risk acceptance ran out; the SLA clock restarts at the expiry or
+/// resumes where it paused, as configured. Returns whether it did.
+pub fn end_expired_acceptance(finding: &mut Finding, now: DateTime<Utc>, config: &Config) -> bool {
+    let Some(acceptance) = finding.acceptance.as_ref() else {
+        return false;
+    };
+    if finding.status != Status::RiskAccepted || acceptance.until > now {
+        return false;
+    }
+    let until = acceptance.until;
+    let paused = until - acceptance.at;
+    let start = finding.clock_start.unwrap_or(finding.first_seen);
+    let restarted = match config.sla.on_acceptance_expiry {
+        AcceptanceExpiry::Restart => until,
+        AcceptanceExpiry::Resume => start + paused,
+    };
+    finding.clock_start = Some(restarted);
+    finding.status = Status::Reopened;
+    finding.acceptance = None;
+    finding.push_timeline(
+        now,
+        "acceptance_expired",
+        format!(
+            "risk acceptance ended {}; SLA clock {} from {}",
+            until.format("%Y-%m-%d"),
+            match config.sla.on_acceptance_expiry {
+                AcceptanceExpiry::Restart => "restarts",
+                AcceptanceExpiry::Resume => "resumes",
+            },
+            restarted.format("%Y-%m-%d")
+        ),
+    );
+    true
+}
+
+/// Records a risk acceptance: the finding stays open (its ticket too) but its SLA clock pauses
+/// until `until`; triage reopens it when the acceptance runs out.
+pub async fn accept_risk<S, C>(
+    store: &S,
+    clock: &C,
+    fingerprint: Fingerprint,
+    until: DateTime<Utc>,
+    reason: &str,
+    by: Option<&str>,
+) -> Result<Finding, PipelineError>
+where
+    S: FindingStore,
+    C: Clock,
+{
+    let now = clock.now();
+    let mut finding = store
+        .findings(&[fingerprint])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt(format!("finding {fingerprint} vanished")))?;
+    if !finding.status.is_open() {
+        return Err(PipelineError::Rejected(format!(
+            "finding {fingerprint} is {}; only open findings can be accepted",
+            finding.status
+        )));
+    }
+    if until <= now {
+        return Err(PipelineError::Rejected(format!(
+            "the acceptance must end in the future, not {}",
+            until.format("%Y-%m-%d")
+        )));
+    }
+    finding.status = Status::RiskAccepted;
+    finding.acceptance = Some(Acceptance {
+        at: now,
+        until,
+        reason: reason.to_owned(),
+        by: by.map(str::to_owned),
+    });
+    let who = by.map(|b| format!(" by {b}")).unwrap_or_default();
+    finding.push_timeline(
+        now,
+        "risk_accepted",
+        format!("until {}{who}: {reason}; SLA clock paused", until.format("%Y-%m-%d")),
+    );
+    store.save_findings(std::slice::from_ref(&finding)).await?;
+    Ok(finding)
 }
