@@ -39,24 +39,26 @@ fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Fin
         first_seen: at("2026-11-01T10:00:00Z"),
         last_seen: at("2026-11-01T10:00:00Z"),
         resolved_at: None,
-        triage: tier.map(|tier| Triage {
-            risk: Risk {
-                score: 50,
-                tier,
-                evidence: vec![Evidence {
-                    factor: Factor::Severity,
-                    value: "high".into(),
-                    contribution: 70,
-                    source: "CodeQL".into(),
-                }],
-                ssvc: ssvc::assess(Some(false), false, None),
-            },
-            group: GroupKey::new(&owner, &asset, "rule:x"),
-            owner: owner.clone(),
-            // Odd findings were claimed by a rule, even ones fell to the default team.
-            owner_rule: (n % 2 == 1).then(|| "rules[0]".to_owned()),
-            clock_start: at("2026-11-01T10:00:00Z"),
-            due_at: at("2026-12-01T10:00:00Z"),
+        triage: tier.map(|tier| {
+            Box::new(Triage {
+                risk: Risk {
+                    score: 50,
+                    tier,
+                    evidence: vec![Evidence {
+                        factor: Factor::Severity,
+                        value: "high".into(),
+                        contribution: 70,
+                        source: "CodeQL".into(),
+                    }],
+                    ssvc: ssvc::assess(Some(false), false, None),
+                },
+                group: GroupKey::new(&owner, &asset, "rule:x"),
+                owner: owner.clone(),
+                // Odd findings were claimed by a rule, even ones fell to the default team.
+                owner_rule: (n % 2 == 1).then(|| "rules[0]".to_owned()),
+                clock_start: at("2026-11-01T10:00:00Z"),
+                due_at: at("2026-12-01T10:00:00Z"),
+            })
         }),
         asset,
         acceptance: None,

@@ -45,6 +45,7 @@ const EXAMPLES: &str = "Examples:
   muster owners import infra/examples/owners.yaml
   muster assets import infra/examples/assets.yaml
   muster intel import --kev known_exploited_vulnerabilities.json --epss epss_scores-current.csv.gz
+  muster intel fetch                    # the same, downloaded from CISA and FIRST
   muster groups                         # one fix per line: what tickets say
   muster outbox                         # tickets and chat messages muster would send
   muster serve --addr 127.0.0.1:8080    # webhook server + workers
@@ -190,6 +191,19 @@ enum IntelCommand {
         #[arg(long)]
         epss: Option<PathBuf>,
     },
+    /// Download today's CISA KEV catalog and FIRST EPSS scores and import them.
+    Fetch {
+        #[arg(long, default_value = muster_feeds::KEV_URL)]
+        kev_url: String,
+        #[arg(long, default_value = muster_feeds::EPSS_URL)]
+        epss_url: String,
+        /// Only the KEV catalog (the EPSS file is a few MB).
+        #[arg(long)]
+        kev_only: bool,
+        /// Seconds one download attempt may take.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +307,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|path| parse_epss(&read_bytes(&path)?, &path.display().to_string()).map_err(anyhow::Error::from))
                 .transpose()?;
             let summary = import_intel(&pipeline.store, &pipeline.queue, kev, epss).await?;
+            rescore(&pipeline, "intel", &summary, json).await
+        }
+        Command::Intel(IntelCommand::Fetch {
+            kev_url,
+            epss_url,
+            kev_only,
+            timeout,
+        }) => {
+            let client = muster_feeds::FeedClient::new(muster_feeds::FeedSettings {
+                timeout: Duration::from_secs(timeout),
+                ..muster_feeds::FeedSettings::default()
+            })?;
+            let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            spinner.set_message("downloading the CISA KEV catalog");
+            let kev = client.fetch_kev(&kev_url).await?;
+            let epss = if kev_only {
+                None
+            } else {
+                spinner.set_message("downloading FIRST EPSS scores");
+                Some(client.fetch_epss(&epss_url).await?)
+            };
+            spinner.finish_and_clear();
+            let summary = import_intel(&pipeline.store, &pipeline.queue, Some(kev), epss).await?;
             rescore(&pipeline, "intel", &summary, json).await
         }
         Command::Accept(args) => {

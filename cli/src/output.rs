@@ -284,8 +284,13 @@ pub fn explain(finding: &Finding, json: bool) -> anyhow::Result<()> {
             acceptance.reason
         ));
     }
-    if !finding.timeline.is_empty() {
-        text.push_str("\ntimeline\n");
+    text.push_str(&format!(
+        "\ntimeline\n  {}  {:<18} reported by {}\n",
+        finding.first_seen.format("%Y-%m-%d %H:%M"),
+        "first_seen",
+        finding.tool.name
+    ));
+    {
         for entry in &finding.timeline {
             text.push_str(&format!(
                 "  {}  {:<18} {}\n",

@@ -519,15 +519,19 @@ fn context_imports_route_score_and_explain_findings() {
 
     let groups = work.json(&["groups", "--json"]);
     let groups = groups.as_array().unwrap();
-    assert_eq!(groups.len(), 3, "libssl3, libcrypto3, setuptools: one upgrade each");
+    assert_eq!(
+        groups.len(),
+        2,
+        "openssl (libssl3 + libcrypto3) and setuptools: one upgrade each"
+    );
     assert!(groups.iter().any(|g| {
         g["title"]
             .as_str()
             .unwrap()
-            .starts_with("Upgrade libssl3 to ≥ 3.1.7-r0")
+            .starts_with("Upgrade openssl (libcrypto3, libssl3) to ≥ 3.1.7-r0")
     }));
     let listed = work.muster(&["groups"]);
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("3 groups for 4 open findings"));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("2 groups for 4 open findings"));
 
     // Risk acceptance: recorded with its reason; an unknown prefix is a clear error.
     let accepted = work.json(&[
@@ -579,4 +583,62 @@ fn a_bad_context_file_names_file_and_line_and_changes_nothing() {
     // The first import is intact: teams still routable.
     let imported = work.json(&["owners", "import", &owners, "--json"]);
     assert_eq!(imported["rescored"], 0);
+}
+
+/// A one-thread HTTP server answering every GET with the file its path names under `dir`.
+fn serve_files(dir: PathBuf) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut request).unwrap_or(0) > 2 && !request.ends_with("\r\n\r\n") {}
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_owned();
+            let (status, body) = match std::fs::read(dir.join(&path)) {
+                Ok(body) => ("200 OK", body),
+                Err(_) => ("404 Not Found", b"missing".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    addr
+}
+
+#[test]
+fn intel_fetch_downloads_both_feeds_and_names_a_failing_url() {
+    let work = Workdir::new("fetch");
+    let addr = serve_files(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/intel"));
+    let kev = format!("http://{addr}/kev-small.csv");
+    let epss = format!("http://{addr}/epss_scores-2026-11-26.csv");
+    let summary = work.json(&["intel", "fetch", "--kev-url", &kev, "--epss-url", &epss, "--json"]);
+    let kev_rows = std::fs::read_to_string(repo_file("tests/fixtures/intel/kev-small.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| l.trim_start_matches('"').starts_with("CVE-"))
+        .count();
+    let epss_rows = std::fs::read_to_string(repo_file("tests/fixtures/intel/epss_scores-2026-11-26.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("CVE-"))
+        .count();
+    assert_eq!(summary["entries"].as_u64(), Some((kev_rows + epss_rows) as u64));
+
+    let missing = format!("http://{addr}/nope.json");
+    let output = work.muster(&["intel", "fetch", "--kev-url", &missing, "--kev-only"]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("404") && error.contains("/nope.json"), "{error}");
 }

@@ -511,6 +511,10 @@ pub struct PackageLocation {
     /// Lock file, jar or image layer target the package was found in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The source package it was built from, when the scanner names one that differs
+    /// (`openssl` for `libssl3`): one upgrade of the source fixes all its binary packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl fmt::Display for Location {
@@ -814,10 +818,12 @@ pub struct Finding {
     pub last_seen: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Boxed, like the acceptance: a 200k-finding report is diffed before anything is
+    /// triaged, and inline these would add ~150 bytes to every finding in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub triage: Option<Triage>,
+    pub triage: Option<Box<Triage>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acceptance: Option<Acceptance>,
+    pub acceptance: Option<Box<Acceptance>>,
     /// Overrides `first_seen` as the SLA clock's start (after an acceptance expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_start: Option<DateTime<Utc>>,

@@ -277,14 +277,19 @@ pub fn route(finding: &Finding, ctx: &TriageContext<'_>) -> (TeamId, Option<Stri
     }
 }
 
-/// What one change fixes, and in what: dependency findings by (asset, package), code findings
-/// by (repository, rule), cloud findings by (account, control); secrets one each.
+/// What one change fixes, and in what: dependency findings by (asset, package — the source
+/// package when the scanner names one, so `libssl3` and `libcrypto3` are one openssl
+/// upgrade), code findings by (repository, rule), cloud findings by (account, control);
+/// secrets one each.
 pub fn fix_scope(finding: &Finding) -> (AssetKey, String) {
     let detection = &finding.detection;
     let one = || format!("finding:{}", detection.fingerprint);
     match (&detection.location, detection.kind) {
         (_, FindingKind::Secret) => (finding.asset.clone(), one()),
-        (Location::Package(package), _) => (finding.asset.clone(), format!("pkg:{}", package.name)),
+        (Location::Package(package), _) => {
+            let upgrade = package.source.as_deref().unwrap_or(&package.name);
+            (finding.asset.clone(), format!("pkg:{upgrade}"))
+        }
         (_, FindingKind::Cloud) => {
             let account = cloud_account(&finding.asset).unwrap_or_else(|| finding.asset.clone());
             match detection.rule_id.as_deref() {
@@ -444,6 +449,7 @@ mod tests {
                 version: Some("3.0.1".into()),
                 fixed_version: None,
                 path: None,
+                source: None,
             })),
         );
         detection.vuln_ids = vec!["CVE-2022-3602".into()];

@@ -500,6 +500,7 @@ fn finding(raw: &RawFinding<'_>, item: &str, ctx: &ParseContext) -> Result<(Tool
                 version: package.version.map(str::to_owned),
                 fixed_version: package.fixed.map(str::to_owned),
                 path: package.path.map(str::to_owned),
+                source: None,
             }));
             let mut detection = Detection::new(fingerprint, kind, String::new(), severity, location);
             let canonical = common::canonical_vuln_id(package.id, package.related.iter().copied());

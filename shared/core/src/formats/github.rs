@@ -511,6 +511,7 @@ fn dependabot(alert: &RawAlert<'_>, asset: &AssetKey) -> Result<(Tool, Detection
         version: None,
         fixed_version: fixed.map(str::to_owned),
         path: dependency.and_then(|d| text(&d.manifest_path)).map(str::to_owned),
+        source: None,
     }));
     let mut detection = Detection::new(
         fingerprint,
@@ -595,6 +596,7 @@ fn repository_vulnerability(alert: &RawAlert<'_>, asset: &AssetKey) -> Result<(T
         version: None,
         fixed_version: fixed.map(str::to_owned),
         path: None,
+        source: None,
     }));
     let mut detection = Detection::new(
         fingerprint,

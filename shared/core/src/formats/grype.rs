@@ -138,6 +138,15 @@ struct RawArtifact<'a> {
     kind: Option<Text<'a>>,
     #[serde(borrow, default)]
     locations: Option<Vec<RawLocation<'a>>>,
+    /// Source packages an OS package was built from (`openssl` for `libssl3`).
+    #[serde(borrow, default)]
+    upstreams: Option<Vec<RawUpstream<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawUpstream<'a> {
+    #[serde(borrow, default)]
+    name: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +237,13 @@ fn detection(
         version: version.map(str::to_owned),
         fixed_version: fixed_version.map(str::to_owned),
         path: paths().next().map(str::to_owned),
+        source: artifact
+            .upstreams
+            .iter()
+            .flatten()
+            .find_map(|u| non_empty(u.name.as_deref()))
+            .filter(|upstream| *upstream != name)
+            .map(str::to_owned),
     }));
 
     let mut detection = Detection::new(

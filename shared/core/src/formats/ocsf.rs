@@ -387,6 +387,7 @@ fn event(raw: &RawEvent<'_>, item: &str, ctx: &ParseContext) -> Result<(Tool, As
                 version: text(&package.version).map(str::to_owned),
                 fixed_version: fixed.map(str::to_owned),
                 path: text(&package.path).map(str::to_owned),
+                source: None,
             }));
             let fingerprint = common::package_fingerprint(cve, [], name, &asset);
             let heading = info

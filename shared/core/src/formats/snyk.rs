@@ -264,6 +264,7 @@ fn detection(
         version: version.map(str::to_owned),
         fixed_version: fixed_version.map(str::to_owned),
         path: target.file.map(str::to_owned),
+        source: None,
     }));
     let title = non_empty(raw.title.as_deref()).unwrap_or(canonical);
 

@@ -169,6 +169,8 @@ struct RawVulnerability<'a> {
     pkg_name: Option<Text<'a>>,
     #[serde(rename = "PkgPath", borrow)]
     pkg_path: Option<Text<'a>>,
+    #[serde(rename = "SrcName", borrow)]
+    src_name: Option<Text<'a>>,
     #[serde(rename = "InstalledVersion", borrow)]
     installed_version: Option<Text<'a>>,
     #[serde(rename = "FixedVersion", borrow)]
@@ -905,6 +907,9 @@ impl<'de, 'c> Builder<'de, 'c> {
             version: text(&raw.installed_version).map(str::to_owned),
             fixed_version: fixed_version.map(str::to_owned),
             path: text(&raw.pkg_path).or(target).map(str::to_owned),
+            source: text(&raw.src_name)
+                .filter(|source| *source != package)
+                .map(str::to_owned),
         }));
         let severity = match text(&raw.severity).and_then(parse_severity) {
             Some(severity) => severity,

@@ -12,9 +12,7 @@ use sha2::{Digest, Sha256};
 use super::PipelineError;
 use crate::formats::{Format, ParseContext, Report, parse_report};
 use crate::messages::Message;
-use crate::model::{
-    AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, TimelineEntry, Tool,
-};
+use crate::model::{AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, Tool};
 use crate::ports::{Clock, FindingStore, Queue, RunStore};
 
 /// Findings written per store call during ingest.
@@ -307,11 +305,9 @@ impl ScopeIngest<'_> {
             triage: None,
             acceptance: None,
             clock_start: None,
-            timeline: vec![TimelineEntry {
-                at: self.now,
-                event: "first_seen".into(),
-                detail: format!("reported by {} ({})", self.tool.name, self.scope),
-            }],
+            // First seen is a field; the timeline starts with triage, so a 200k-finding report
+            // does not carry 200k copies of the same line through the diff.
+            timeline: Vec::new(),
         }
     }
 

@@ -45,7 +45,14 @@ pub fn remediation_group(key: &GroupKey, findings: &[Finding]) -> Option<Remedia
     Some(RemediationGroup {
         key: key.clone(),
         owner: triage.owner.clone(),
-        title: group_title(first, &scope, upgrade_to(ranked).as_deref(), open.len().max(1), tier),
+        title: group_title(
+            first,
+            &scope,
+            &upgrade_to(ranked),
+            &binaries(ranked),
+            open.len().max(1),
+            tier,
+        ),
         asset: scope,
         tier,
         due_at,
@@ -85,10 +92,37 @@ pub fn upgrade_to(members: &[&Finding]) -> Option<String> {
         .max_by(|a, b| policy::compare_versions(a, b))
 }
 
-fn group_title(sample: &Finding, scope: &AssetKey, upgrade: Option<&str>, count: usize, tier: Tier) -> String {
+/// The binary packages of a source-package group (`libcrypto3, libssl3` for openssl), when
+/// they are not just the source itself.
+fn binaries(members: &[&Finding]) -> Vec<String> {
+    let mut names: Vec<String> = members
+        .iter()
+        .filter_map(|f| match &f.detection.location {
+            Location::Package(package) if package.source.is_some() => Some(package.name.clone()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn group_title(
+    sample: &Finding,
+    scope: &AssetKey,
+    upgrade: &Option<String>,
+    binaries: &[String],
+    count: usize,
+    tier: Tier,
+) -> String {
     let (_, target) = policy::fix_scope(sample);
     let asset = scope;
     let action = if let Some(package) = target.strip_prefix("pkg:") {
+        let package = if binaries.is_empty() {
+            package.to_owned()
+        } else {
+            format!("{package} ({})", binaries.join(", "))
+        };
         match upgrade {
             Some(version) => format!("Upgrade {package} to ≥ {version} in {asset}"),
             None => format!("Upgrade {package} in {asset}"),

@@ -67,11 +67,11 @@ where
         let expired = end_expired_acceptance(&mut finding, now, config);
         let decision = policy::triage(&finding, &ctx);
         groups.insert(decision.group.clone());
-        if expired || finding.triage.as_ref() != Some(&decision) {
-            for (event, detail) in policy::changes(finding.triage.as_ref(), &decision) {
+        if expired || finding.triage.as_deref() != Some(&decision) {
+            for (event, detail) in policy::changes(finding.triage.as_deref(), &decision) {
                 finding.push_timeline(now, event, detail);
             }
-            finding.triage = Some(decision);
+            finding.triage = Some(Box::new(decision));
             changed.push(finding);
         }
     }
@@ -152,12 +152,12 @@ where
         )));
     }
     finding.status = Status::RiskAccepted;
-    finding.acceptance = Some(Acceptance {
+    finding.acceptance = Some(Box::new(Acceptance {
         at: now,
         until,
         reason: reason.to_owned(),
         by: by.map(str::to_owned),
-    });
+    }));
     let who = by.map(|b| format!(" by {b}")).unwrap_or_default();
     finding.push_timeline(
         now,
