@@ -14,7 +14,7 @@ use muster_core::ownership::{parse_codeowners, parse_owners_yaml};
 use muster_core::ports::{ContextStore, FindingFilter, FindingStore, FixedClock, OutboxStore};
 use muster_core::services::context::{import_assets, import_codeowners, import_intel, import_ownership};
 use muster_core::services::ticket::open_groups;
-use muster_core::services::triage::accept_risk;
+use muster_core::services::triage::{accept_risk, review_acceptances};
 use muster_core::services::{Pipeline, PipelineError};
 use muster_core::{AssetKey, Config, Finding, Location, SourceName, Status, Tier};
 use muster_tests::{TestPipeline, at, fixture, ingest_from, pipeline_at, sample, sample_files};
@@ -458,12 +458,21 @@ async fn a_risk_acceptance_pauses_the_clock_and_its_expiry_reopens() {
         clock: FixedClock(at("2027-01-05T00:00:00Z")),
         config: Arc::new(Config::default()),
     };
-    later
-        .handle(&muster_core::Message::Triage {
-            fingerprints: vec![finding.fingerprint()],
-        })
-        .await
-        .unwrap();
+    // Before the end nothing is due for review; after it, the scheduled review finds it.
+    assert_eq!(
+        review_acceptances(&pipeline.store, &pipeline.queue, &pipeline.clock)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        review_acceptances(&later.store, &later.queue, &later.clock)
+            .await
+            .unwrap(),
+        1
+    );
+    let drained = later.queue.drain(&later, |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0);
     let reopened = later.store.findings(&[finding.fingerprint()]).await.unwrap().remove(0);
     assert_eq!(reopened.status, Status::Reopened);
     let triage = reopened.triage.as_ref().unwrap();

@@ -22,7 +22,7 @@ use muster_core::ports::{ContextStore, FindingFilter, FindingStore, OutboxStore,
 use muster_core::services::context::{ImportSummary, import_assets, import_codeowners, import_intel, import_ownership};
 use muster_core::services::ingest::apply_report;
 use muster_core::services::ticket::open_groups;
-use muster_core::services::triage::accept_risk;
+use muster_core::services::triage::{accept_risk, review_acceptances};
 use muster_core::{AssetKey, Config, Finding, Fingerprint, IngestSummary, SourceName, Status, TeamId, Tier};
 use muster_local::{EmbeddedPipeline, embedded};
 
@@ -664,6 +664,21 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
         let pipeline = Arc::clone(&pipeline);
         tokio::spawn(async move { pipeline.queue.run(&pipeline).await })
     };
+    // Scheduled work of the embedded default: expired risk acceptances reopen hourly.
+    let schedule = {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                match review_acceptances(&pipeline.store, &pipeline.queue, &pipeline.clock).await {
+                    Ok(0) => {}
+                    Ok(expired) => tracing::info!(expired, "risk acceptances expired; findings reopened"),
+                    Err(error) => tracing::warn!(%error, "reviewing risk acceptances failed; next hour retries"),
+                }
+            }
+        })
+    };
     let app = muster_http::router(Arc::clone(&pipeline), http);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -678,6 +693,7 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
         .await
         .context("server failed")?;
     // Let queued work finish before exiting, so nothing accepted is left undone.
+    schedule.abort();
     pipeline.queue.close();
     worker.await.context("pipeline worker failed")?;
     tracing::info!("shut down");

@@ -15,7 +15,7 @@ use crate::messages::Message;
 use crate::model::{Acceptance, Finding, Fingerprint, Status};
 use crate::ownership::Router;
 use crate::policy::{self, TriageContext};
-use crate::ports::{Clock, ContextStore, FindingStore, IntelStore, Queue, StoreError};
+use crate::ports::{Clock, ContextStore, FindingFilter, FindingStore, IntelStore, Queue, StoreError};
 
 /// Triages the given findings; closed ones only have their group re-synced.
 pub async fn triage<S, Q, C>(
@@ -166,4 +166,31 @@ where
     );
     store.save_findings(std::slice::from_ref(&finding)).await?;
     Ok(finding)
+}
+
+/// Sends risk-accepted findings whose acceptance has run out back through triage, which
+/// reopens them and restarts their clock. Run on a schedule (`muster serve` hourly; the AWS
+/// sweep). Returns how many expired.
+pub async fn review_acceptances<S, Q, C>(store: &S, queue: &Q, clock: &C) -> Result<usize, PipelineError>
+where
+    S: FindingStore,
+    Q: Queue,
+    C: Clock,
+{
+    let now = clock.now();
+    let accepted = store
+        .list_findings(&FindingFilter {
+            status: Some(Status::RiskAccepted),
+            ..FindingFilter::default()
+        })
+        .await?;
+    let expired: Vec<Fingerprint> = accepted
+        .iter()
+        .filter(|f| f.acceptance.as_ref().is_none_or(|a| a.until <= now))
+        .map(Finding::fingerprint)
+        .collect();
+    if !expired.is_empty() {
+        queue.send(Message::triage_batches(&expired).collect()).await?;
+    }
+    Ok(expired.len())
 }
