@@ -1,5 +1,6 @@
 //! One conformance suite for the `Store` port, instantiated per backend, so adapters cannot
-//! drift apart. SQLite runs here; the DynamoDB adapter joins with the AWS work.
+//! drift apart: SQLite, and DynamoDB on `moto_server` (skipped, saying so, when moto is
+//! unavailable). The SQS queue adapter's tests against moto live here too, beside the store's.
 
 use std::sync::Arc;
 
@@ -349,44 +350,54 @@ async fn intel_reports_what_changed(store: impl Store) {
     assert!(intel["CVE-9"].kev.is_none());
 }
 
+/// `$make` yields `Option<impl Store>`: `None` skips the test (a backend whose server is absent).
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
+            #[allow(unused_imports)]
             use super::*;
 
             #[tokio::test]
             async fn findings_round_trip_and_filter() {
-                super::findings_round_trip_and_filter($make).await;
+                let Some(store) = $make else { return };
+                super::findings_round_trip_and_filter(store).await;
             }
             #[tokio::test]
             async fn latest_run_is_replaced_whole() {
-                super::latest_run_is_replaced_whole($make).await;
+                let Some(store) = $make else { return };
+                super::latest_run_is_replaced_whole(store).await;
             }
             #[tokio::test]
             async fn a_ticket_can_be_claimed_once() {
-                super::a_ticket_can_be_claimed_once($make).await;
+                let Some(store) = $make else { return };
+                super::a_ticket_can_be_claimed_once(store).await;
             }
             #[tokio::test]
             async fn outbox_records_each_dedupe_key_once() {
-                super::outbox_records_each_dedupe_key_once($make).await;
+                let Some(store) = $make else { return };
+                super::outbox_records_each_dedupe_key_once(store).await;
             }
             #[tokio::test]
             async fn dead_letters_keep_message_and_error() {
-                super::dead_letters_keep_message_and_error($make).await;
+                let Some(store) = $make else { return };
+                super::dead_letters_keep_message_and_error(store).await;
             }
             #[tokio::test]
             async fn context_imports_replace_whole() {
-                super::context_imports_replace_whole($make).await;
+                let Some(store) = $make else { return };
+                super::context_imports_replace_whole(store).await;
             }
             #[tokio::test]
             async fn intel_reports_what_changed() {
-                super::intel_reports_what_changed($make).await;
+                let Some(store) = $make else { return };
+                super::intel_reports_what_changed(store).await;
             }
         }
     };
 }
 
-conformance!(sqlite, SqliteStore::open_in_memory().unwrap());
+conformance!(sqlite, Some(SqliteStore::open_in_memory().unwrap()));
+conformance!(dynamodb, muster_tests::moto::dynamo_store().await);
 
 /// The file-backed store keeps everything across reopen (WAL mode, migrations applied once).
 #[tokio::test]
@@ -404,4 +415,261 @@ async fn sqlite_file_survives_reopen() {
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.findings(&[a.fingerprint()]).await.unwrap(), vec![a]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// DynamoDB-only behaviour: costs and sizes the port's contract implies but SQLite gets free.
+mod dynamodb_specific {
+    use super::*;
+    use muster_core::ports::{FindingStore, RunStore};
+    use muster_tests::moto::dynamo_store;
+
+    fn run_of(scope: &ScopeKey, id: &str, count: u32, salt: u8) -> ScanRun {
+        let mut fingerprints: Vec<Fingerprint> = (0..count)
+            .map(|i| {
+                let mut bytes = [salt; 16];
+                bytes[..4].copy_from_slice(&i.to_be_bytes());
+                Fingerprint::from_bytes(bytes)
+            })
+            .collect();
+        fingerprints.sort();
+        ScanRun {
+            id: id.into(),
+            scope: scope.clone(),
+            at: at("2026-11-01T10:00:00Z"),
+            received: u64::from(count),
+            digest: [salt; 16],
+            fingerprints,
+        }
+    }
+
+    #[tokio::test]
+    async fn rerecording_an_unchanged_20k_run_is_one_write() {
+        let Some(store) = dynamo_store().await else { return };
+        // GIVEN a 20k-finding run on record
+        let scope = ScopeKey::from_stored("ci|Trivy|registry/shop".into());
+        let first = run_of(&scope, "run-1", 20_000, 1);
+        store.record_run(&first).await.unwrap();
+        assert_eq!(store.latest_run(&scope).await.unwrap(), Some(first.clone()));
+
+        // WHEN the same set is recorded again by a later run
+        let before = store.request_counts();
+        let again = ScanRun {
+            id: "run-2".into(),
+            at: at("2026-11-02T10:00:00Z"),
+            ..first.clone()
+        };
+        store.record_run(&again).await.unwrap();
+        let writes = store.request_counts().writes - before.writes;
+
+        // THEN it costs at most two write requests (one conditional update, measured) and the
+        // head says the new run
+        eprintln!("re-recording an unchanged 20k-finding run: {writes} write request(s)");
+        assert!(writes <= 2, "{writes} write requests");
+        assert_eq!(store.latest_run(&scope).await.unwrap(), Some(again));
+    }
+
+    #[tokio::test]
+    async fn runs_beyond_one_item_spill_into_chunks_and_shrink_back() {
+        let Some(store) = dynamo_store().await else { return };
+        let scope = ScopeKey::from_stored("ci|Grype|registry/big".into());
+        // 60k fingerprints are 960 KB: three items.
+        let big = run_of(&scope, "big", 60_000, 2);
+        store.record_run(&big).await.unwrap();
+        assert_eq!(store.latest_run(&scope).await.unwrap(), Some(big.clone()));
+        // A different large set replaces the old chunks, and a small one needs none.
+        let other = run_of(&scope, "other", 50_000, 3);
+        store.record_run(&other).await.unwrap();
+        assert_eq!(store.latest_run(&scope).await.unwrap(), Some(other));
+        let small = run_of(&scope, "small", 3, 4);
+        store.record_run(&small).await.unwrap();
+        assert_eq!(store.latest_run(&scope).await.unwrap(), Some(small));
+    }
+
+    /// 300 varied findings in both stores: every listing answers the same, in the same order,
+    /// through more than one BatchWriteItem, BatchGetItem and Query page.
+    #[tokio::test]
+    async fn listings_equal_sqlite_on_a_varied_backlog() {
+        let Some(dynamo) = dynamo_store().await else { return };
+        let sqlite = SqliteStore::open_in_memory().unwrap();
+        let statuses = [
+            Status::Open,
+            Status::Acknowledged,
+            Status::Resolved,
+            Status::RiskAccepted,
+            Status::Reopened,
+        ];
+        let tiers = [Some(Tier::P1), Some(Tier::P2), Some(Tier::P3), Some(Tier::P4), None];
+        let severities = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low];
+        let owners = ["payments", "web", "platform"];
+        let mut all = Vec::new();
+        for i in 0..300u32 {
+            let i8 = u8::try_from(i % 251).unwrap();
+            let mut f = finding(
+                i8,
+                severities[i as usize % 4],
+                tiers[i as usize % 5],
+                statuses[i as usize % 5 / 2 + (i as usize % 3)],
+            );
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+            bytes[15] = i8;
+            f.detection.fingerprint = Fingerprint::from_bytes(bytes);
+            if let Some(triage) = f.triage.as_mut() {
+                let owner = TeamId::parse(owners[i as usize % 3]).unwrap();
+                triage.group = GroupKey::new(&owner, &f.asset, &format!("rule:{}", i % 7));
+                triage.owner = owner;
+                triage.due_at += chrono::Duration::hours(i64::from(i % 11));
+            }
+            all.push(f);
+        }
+        dynamo.save_findings(&all).await.unwrap();
+        sqlite.save_findings(&all).await.unwrap();
+
+        let wanted: Vec<Fingerprint> = all.iter().rev().map(Finding::fingerprint).collect();
+        assert_eq!(
+            dynamo.findings(&wanted).await.unwrap(),
+            sqlite.findings(&wanted).await.unwrap()
+        );
+        let filters = [
+            FindingFilter::default(),
+            FindingFilter {
+                open_only: true,
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                open_only: true,
+                limit: Some(17),
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                status: Some(Status::Reopened),
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                status: Some(Status::Resolved),
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                owner: Some(TeamId::parse("web").unwrap()),
+                open_only: true,
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                owner: Some(TeamId::parse("platform").unwrap()),
+                tier: Some(Tier::P1),
+                ..FindingFilter::default()
+            },
+            FindingFilter {
+                unowned: true,
+                severity: Some(Severity::High),
+                ..FindingFilter::default()
+            },
+        ];
+        for filter in &filters {
+            let got = dynamo.list_findings(filter).await.unwrap();
+            let want = sqlite.list_findings(filter).await.unwrap();
+            assert!(!want.is_empty(), "{filter:?} selects something");
+            assert_eq!(got, want, "{filter:?}");
+        }
+        for group in all.iter().filter_map(Finding::group) {
+            assert_eq!(
+                dynamo.group_findings(group).await.unwrap(),
+                sqlite.group_findings(group).await.unwrap()
+            );
+        }
+
+        // Closing findings takes them out of the open index.
+        let mut closed = all.clone();
+        for f in &mut closed {
+            f.status = Status::Resolved;
+        }
+        dynamo.save_findings(&closed).await.unwrap();
+        let open = FindingFilter {
+            open_only: true,
+            ..FindingFilter::default()
+        };
+        assert!(dynamo.list_findings(&open).await.unwrap().is_empty());
+    }
+}
+
+/// The SQS queue adapter against moto.
+mod sqs_queue {
+    use muster_aws::SqsQueue;
+    use muster_core::messages::{Message, TicketEvent};
+    use muster_core::model::{Fingerprint, GroupKey};
+    use muster_core::ports::Queue;
+    use muster_tests::at;
+    use muster_tests::moto::sqs_queues;
+
+    async fn receive_all(client: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<(String, Message)> {
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            if got.len() >= expected {
+                break;
+            }
+            let output = client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for message in output.messages() {
+                let kind = message
+                    .message_attributes()
+                    .and_then(|a| a.get("type"))
+                    .and_then(|v| v.string_value())
+                    .expect("every message has a type attribute")
+                    .to_owned();
+                let body: Message = serde_json::from_str(message.body().unwrap()).unwrap();
+                got.push((kind, body));
+            }
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn mixed_messages_reach_their_stage_queues_with_a_type() {
+        let Some((client, urls)) = sqs_queues().await else {
+            return;
+        };
+        // GIVEN 25 messages of the three kinds, interleaved
+        let group = |i: usize| GroupKey::parse(&format!("payments/github.com/acme/shop/rule:{i}")).unwrap();
+        let messages: Vec<Message> = (0..25)
+            .map(|i| match i % 3 {
+                0 => Message::Triage {
+                    fingerprints: vec![Fingerprint::from_bytes([u8::try_from(i).unwrap(); 16])],
+                },
+                1 => Message::Ticket { group: group(i) },
+                _ => Message::Notify {
+                    group: group(i),
+                    event: TicketEvent::Opened,
+                    at: at("2026-11-01T10:00:00Z"),
+                },
+            })
+            .collect();
+
+        // WHEN they are sent in one call
+        SqsQueue::new(client.clone(), urls.clone())
+            .send(messages.clone())
+            .await
+            .unwrap();
+
+        // THEN each queue holds exactly its kind, all of them, typed
+        for (url, kind) in [
+            (&urls.triage, "triage"),
+            (&urls.ticket, "ticket"),
+            (&urls.notify, "notify"),
+        ] {
+            let want: Vec<&Message> = messages.iter().filter(|m| m.kind() == kind).collect();
+            let got = receive_all(&client, url, want.len()).await;
+            assert_eq!(got.len(), want.len(), "{kind} queue");
+            for (attribute, message) in &got {
+                assert_eq!(attribute, kind);
+                assert!(want.contains(&message), "{message:?} was sent");
+            }
+        }
+    }
 }

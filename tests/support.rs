@@ -1,8 +1,12 @@
 //! Shared by the integration tests: where the real sample reports are, and a pipeline over a
 //! real (in-memory) SQLite store.
 //!
+//! `moto` starts (or finds) a `moto_server` for the DynamoDB and SQS adapter tests.
+//!
 //! Samples come from `$MUSTER_SAMPLES`, else `../shared/samples` beside the repository. A
 //! fresh clone without them skips those tests and says so; CI always has them.
+
+pub mod moto;
 
 use std::path::PathBuf;
 use std::sync::Arc;
