@@ -8,6 +8,7 @@
 
 mod dynamo;
 mod error;
+pub mod lambda;
 mod sqs;
 
 pub use dynamo::{DynamoStore, GROUP_INDEX, OPEN_INDEX, OWNER_INDEX, RequestCounts};

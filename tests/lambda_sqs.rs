@@ -1,0 +1,230 @@
+//! The SQS Lambda handler (`muster_aws::lambda::handle_sqs`) against moto through the real SDK:
+//! a report ingested into DynamoDB + SQS, its triage messages received from the triage queue and
+//! handed to the handler as an SQS event (with a poisoned and an unparseable record beside them),
+//! then the ticket and notify messages the stages queued.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use muster_aws::lambda::handle_sqs;
+use muster_aws::{DynamoStore, QueueUrls, SqsQueue};
+use muster_core::Config;
+use muster_core::outbox::{OutboxChat, OutboxTickets};
+use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, SystemClock};
+use muster_core::services::Pipeline;
+use muster_tests::moto;
+use serde_json::json;
+
+type MotoPipeline = Pipeline<DynamoStore, SqsQueue, OutboxTickets<DynamoStore>, OutboxChat<DynamoStore>, SystemClock>;
+
+/// Two results in two files: two findings, at least one group.
+const SARIF: &str = r#"{
+  "version": "2.1.0",
+  "runs": [{
+    "tool": {"driver": {"name": "semgrep", "rules": [
+      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}},
+      {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
+    ]}},
+    "results": [
+      {"ruleId": "sql-injection", "level": "error", "message": {"text": "SQL built from user input"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/db.py"}, "region": {"startLine": 12}}}]},
+      {"ruleId": "weak-hash", "level": "warning", "message": {"text": "MD5 used for passwords"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/auth.py"}, "region": {"startLine": 40}}}]}
+    ]
+  }]
+}"#;
+
+fn moto_pipeline_over(store: DynamoStore, sqs: aws_sdk_sqs::Client, urls: QueueUrls) -> MotoPipeline {
+    Pipeline {
+        tickets: OutboxTickets(store.clone()),
+        chat: OutboxChat(store.clone()),
+        store,
+        queue: SqsQueue::new(sqs, urls),
+        clock: SystemClock,
+        config: Arc::new(Config::default()),
+    }
+}
+
+/// A pipeline over a fresh table and three fresh queues, or `None` (skip) without moto.
+async fn moto_pipeline() -> Option<(MotoPipeline, aws_sdk_sqs::Client, QueueUrls)> {
+    let store = moto::dynamo_store().await?;
+    let (sqs, urls) = moto::sqs_queues().await?;
+    Some((moto_pipeline_over(store, sqs.clone(), urls.clone()), sqs, urls))
+}
+
+async fn ingest(pipeline: &MotoPipeline) {
+    let source = muster_core::SourceName::parse("local").unwrap();
+    let summary = pipeline
+        .ingest(muster_core::IngestRequest {
+            source: &source,
+            format: None,
+            event: None,
+            bytes: SARIF.as_bytes(),
+        })
+        .await
+        .expect("the report ingests");
+    assert_eq!(summary.new, 2, "{summary:?}");
+}
+
+/// Every message waiting in `url` as (message id, body), deleted from the queue as a Lambda
+/// event source mapping would after a successful batch.
+async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive from moto");
+        let batch = out.messages();
+        if batch.is_empty() {
+            return messages;
+        }
+        for message in batch {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().expect("receipt handle"))
+                .send()
+                .await
+                .expect("delete from moto");
+            messages.push((
+                message.message_id().expect("message id").to_owned(),
+                message.body().expect("body").to_owned(),
+            ));
+        }
+    }
+}
+
+/// An SQS event as Lambda delivers it (built from JSON: the event structs are non-exhaustive).
+fn sqs_event(records: &[(String, String)]) -> LambdaEvent<SqsEvent> {
+    let records: Vec<_> = records
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("handle-{id}"),
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:muster-test",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event");
+    LambdaEvent::new(event, Context::default())
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> BTreeSet<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_its_bad_records_and_runs_the_rest_through_every_stage() {
+    let Some((pipeline, sqs, urls)) = moto_pipeline().await else {
+        return;
+    };
+    ingest(&pipeline).await;
+
+    let mut records = receive_all(&sqs, &urls.triage).await;
+    assert!(!records.is_empty(), "ingest queued triage messages on SQS");
+    for (_, body) in &records {
+        let message: muster_core::Message = serde_json::from_str(body).unwrap();
+        assert_eq!(message.kind(), "triage");
+    }
+    records.push(("poisoned-1".to_owned(), r#"{"type":"bogus"}"#.to_owned()));
+    records.push(("garbage-1".to_owned(), "this is not JSON".to_owned()));
+    records.rotate_right(1); // a bad record first: it must not stop the others
+
+    let response = handle_sqs(&pipeline, sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+    assert_eq!(
+        failed_ids(&response),
+        BTreeSet::from(["poisoned-1".to_owned(), "garbage-1".to_owned()]),
+        "exactly the two bad records are reported"
+    );
+    // Wire format Lambda reads.
+    let wire = serde_json::to_value(&response).unwrap();
+    assert_eq!(wire["batchItemFailures"].as_array().unwrap().len(), 2, "{wire}");
+
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(findings.len(), 2);
+    assert!(
+        findings.iter().all(|f| f.triage.is_some()),
+        "every finding was triaged: {findings:#?}"
+    );
+
+    let tickets = receive_all(&sqs, &urls.ticket).await;
+    assert!(!tickets.is_empty(), "triage queued ticket syncs on SQS");
+    let response = handle_sqs(&pipeline, sqs_event(&tickets)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let created: Vec<_> = outbox
+        .iter()
+        .filter(|e| e.kind == "ticket" && e.action == "create")
+        .collect();
+    let groups: BTreeSet<_> = findings.iter().filter_map(|f| f.group()).collect();
+    assert_eq!(created.len(), groups.len(), "one ticket per group: {outbox:#?}");
+
+    // The notify stage consumes what the ticket stage queued.
+    let notifications = receive_all(&sqs, &urls.notify).await;
+    assert!(!notifications.is_empty(), "the ticket stage queued notifications");
+    let response = handle_sqs(&pipeline, sqs_event(&notifications)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let outbox = pipeline.store.outbox().await.unwrap();
+    assert!(outbox.iter().any(|e| e.kind == "chat"), "owners were told: {outbox:#?}");
+
+    // Redelivery (at-least-once) is harmless: the same ticket batch again creates nothing new.
+    let response = handle_sqs(&pipeline, sqs_event(&tickets)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let again = pipeline.store.outbox().await.unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|e| e.kind == "ticket" && e.action == "create")
+            .count(),
+        groups.len()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_stage_is_reported_for_redelivery() {
+    let Some((pipeline, sqs, urls)) = moto_pipeline().await else {
+        return;
+    };
+    ingest(&pipeline).await;
+    let records = receive_all(&sqs, &urls.triage).await;
+    assert!(!records.is_empty());
+
+    // The same store, but the ticket queue is gone: triage cannot hand its work on, so each
+    // triage message must come back (and reach the DLQ if that lasts), not vanish.
+    let broken_urls = QueueUrls {
+        ticket: format!("{}-deleted", urls.ticket),
+        ..urls.clone()
+    };
+    let broken = moto_pipeline_over(pipeline.store.clone(), sqs.clone(), broken_urls);
+    let broken = Pipeline {
+        queue: broken.queue.with_retry(muster_core::retry::RetryPolicy {
+            max_attempts: 1,
+            first_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(1),
+        }),
+        ..broken
+    };
+    let response = handle_sqs(&broken, sqs_event(&records)).await.unwrap();
+    let expected: BTreeSet<String> = records.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(failed_ids(&response), expected);
+}
