@@ -120,8 +120,16 @@ pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
     retry: RetryPolicy,
+    /// How long resolved findings stay before the table's TTL removes them; `None` keeps them.
+    retention: Option<chrono::Duration>,
     counters: Arc<Counters>,
 }
+
+/// Days resolved findings are kept by default (the SAM template's `Retention` default).
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// The attribute the table's TTL reads: epoch seconds after which DynamoDB deletes the item.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,8 +203,9 @@ fn finding_pk(fingerprint: &Fingerprint) -> String {
     format!("FINDING#{}", fingerprint.to_hex())
 }
 
-/// The finding as its item: body plus the attributes its indexes key on.
-fn finding_item(finding: &Finding) -> Result<Item, StoreError> {
+/// The finding as its item: body plus the attributes its indexes key on, and for a closed
+/// finding the TTL after which DynamoDB removes it (a reopened finding's put drops it again).
+fn finding_item(finding: &Finding, retention: Option<chrono::Duration>) -> Result<Item, StoreError> {
     let fingerprint = finding.fingerprint();
     let hex = fingerprint.to_hex();
     let mut item = key(finding_pk(&fingerprint), "FINDING");
@@ -222,6 +231,10 @@ fn finding_item(finding: &Finding) -> Result<Item, StoreError> {
             item.insert("open_sk".into(), s(&hex));
         }
         None => {}
+    }
+    if let (false, Some(resolved), Some(retention)) = (finding.status.is_open(), finding.resolved_at, retention) {
+        let expires = (resolved + retention).timestamp();
+        item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(expires.to_string()));
     }
     Ok(item)
 }
@@ -311,8 +324,15 @@ impl DynamoStore {
                 first_backoff: std::time::Duration::from_millis(50),
                 max_backoff: std::time::Duration::from_secs(5),
             },
+            retention: Some(chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS))),
             counters: Arc::default(),
         }
+    }
+
+    /// Days a resolved finding is kept before TTL removes it; `None` keeps resolved history.
+    pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
+        self.retention = days.map(|d| chrono::Duration::days(i64::from(d)));
+        self
     }
 
     /// How patiently unprocessed batch items and keys are retried (the SDK already retries
@@ -669,7 +689,7 @@ impl FindingStore for DynamoStore {
         }
         let mut requests = Vec::with_capacity(order.len());
         for fingerprint in order {
-            requests.push(put(finding_item(last[&fingerprint])?)?);
+            requests.push(put(finding_item(last[&fingerprint], self.retention)?)?);
         }
         Ok(self.batch_write(requests).await?)
     }
@@ -1117,6 +1137,65 @@ mod tests {
     use std::time::Duration;
 
     const TABLE: &str = "muster-test";
+
+    fn finding(status: muster_core::model::Status) -> Finding {
+        use muster_core::model::{AssetKey, Detection, FindingKind, Location, Severity, Tool};
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        Finding {
+            detection: Detection::new(
+                Fingerprint::from_bytes([3; 16]),
+                FindingKind::Code,
+                "t".into(),
+                Severity::High,
+                Location::Unspecified,
+            ),
+            tool: Tool {
+                name: "CodeQL".into(),
+                version: None,
+            },
+            asset: AssetKey::parse("github.com/acme/shop").unwrap(),
+            seen_by: vec![],
+            status,
+            first_seen: at,
+            last_seen: at,
+            resolved_at: (!status.is_open()).then_some(at),
+            triage: None,
+            acceptance: None,
+            clock_start: None,
+            timeline: vec![],
+        }
+    }
+
+    #[test]
+    fn closed_findings_carry_the_ttl_and_open_ones_do_not() {
+        use muster_core::model::Status;
+        let year = Some(chrono::Duration::days(365));
+        let resolved = finding_item(&finding(Status::Resolved), year).unwrap();
+        let expected = chrono::DateTime::parse_from_rfc3339("2027-11-01T10:00:00Z")
+            .unwrap()
+            .timestamp();
+        assert_eq!(
+            resolved.get(TTL_ATTRIBUTE),
+            Some(&AttributeValue::N(expected.to_string()))
+        );
+        assert!(
+            finding_item(&finding(Status::Suppressed), year)
+                .unwrap()
+                .contains_key(TTL_ATTRIBUTE)
+        );
+        assert!(
+            !finding_item(&finding(Status::Open), year)
+                .unwrap()
+                .contains_key(TTL_ATTRIBUTE)
+        );
+        assert!(
+            !finding_item(&finding(Status::Resolved), None)
+                .unwrap()
+                .contains_key(TTL_ATTRIBUTE)
+        );
+    }
 
     fn quick(store: DynamoStore) -> DynamoStore {
         store.with_retry(RetryPolicy {

@@ -33,6 +33,8 @@ pub const ENV_TICKET_QUEUE_URL: &str = "MUSTER_TICKET_QUEUE_URL";
 pub const ENV_NOTIFY_QUEUE_URL: &str = "MUSTER_NOTIFY_QUEUE_URL";
 /// `score` or `bod-26-04`; unset keeps the default.
 pub const ENV_SCORING_POLICY: &str = "MUSTER_SCORING_POLICY";
+/// Days resolved findings are kept before the table's TTL removes them (default 365, 0 = keep).
+pub const ENV_RETENTION_DAYS: &str = "MUSTER_RETENTION_DAYS";
 /// SLA days per tier; unset keeps the defaults.
 pub const ENV_SLA_DAYS: [(&str, &str); 4] = [
     ("MUSTER_SLA_P1_DAYS", "P1"),
@@ -108,6 +110,18 @@ fn config_from(env: Lookup<'_>) -> Result<Config, EnvError> {
     Ok(Config::from_toml(&toml, "environment")?)
 }
 
+/// `MUSTER_RETENTION_DAYS`: days resolved findings are kept (default 365; 0 keeps them).
+fn retention_days(env: Lookup<'_>) -> Result<Option<u32>, EnvError> {
+    let Some(value) = env(ENV_RETENTION_DAYS)? else {
+        return Ok(Some(crate::DEFAULT_RETENTION_DAYS));
+    };
+    let days: u32 = value.parse().map_err(|_| EnvError::Invalid {
+        name: ENV_RETENTION_DAYS,
+        message: format!("{value:?} is not a whole number of days"),
+    })?;
+    Ok((days > 0).then_some(days))
+}
+
 /// Table and queue URLs.
 fn locations(env: Lookup<'_>) -> Result<(String, QueueUrls), EnvError> {
     let table = required(env, ENV_TABLE)?;
@@ -126,8 +140,9 @@ fn locations(env: Lookup<'_>) -> Result<(String, QueueUrls), EnvError> {
 pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
     let (table, urls) = locations(&process_env)?;
     let config = config_from_env()?;
+    let retention = retention_days(&process_env)?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table).with_retention_days(retention);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), urls);
     Ok(Pipeline {
         tickets: OutboxTickets(store.clone()),
@@ -270,6 +285,18 @@ mod tests {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().to_owned()))
         }
+    }
+
+    #[test]
+    fn retention_defaults_to_a_year_and_zero_keeps_history() {
+        assert_eq!(retention_days(&env(&[])).unwrap(), Some(365));
+        assert_eq!(
+            retention_days(&env(&[("MUSTER_RETENTION_DAYS", "30")])).unwrap(),
+            Some(30)
+        );
+        assert_eq!(retention_days(&env(&[("MUSTER_RETENTION_DAYS", "0")])).unwrap(), None);
+        let error = retention_days(&env(&[("MUSTER_RETENTION_DAYS", "a year")])).unwrap_err();
+        assert!(error.to_string().contains("MUSTER_RETENTION_DAYS"), "{error}");
     }
 
     #[test]

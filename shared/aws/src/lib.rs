@@ -11,7 +11,9 @@ mod error;
 pub mod lambda;
 mod sqs;
 
-pub use dynamo::{DynamoStore, GROUP_INDEX, OPEN_INDEX, OWNER_INDEX, RequestCounts};
+pub use dynamo::{
+    DEFAULT_RETENTION_DAYS, DynamoStore, GROUP_INDEX, OPEN_INDEX, OWNER_INDEX, RequestCounts, TTL_ATTRIBUTE,
+};
 pub use error::AwsError;
 pub use sqs::{QueueUrls, SqsQueue};
 
