@@ -126,3 +126,37 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+/// A one-thread HTTP server on 127.0.0.1 answering every GET with the file its path names
+/// under `dir` (404 otherwise); returns `host:port`. Stands in for public feeds in tests.
+pub fn serve_files(dir: PathBuf) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = String::new();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            while std::io::BufRead::read_line(&mut reader, &mut request).unwrap_or(0) > 2
+                && !request.ends_with("\r\n\r\n")
+            {}
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_owned();
+            let (status, body) = match std::fs::read(dir.join(&path)) {
+                Ok(body) => ("200 OK", body),
+                Err(_) => ("404 Not Found", b"missing".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut stream, &body);
+        }
+    });
+    addr
+}

@@ -585,41 +585,10 @@ fn a_bad_context_file_names_file_and_line_and_changes_nothing() {
     assert_eq!(imported["rescored"], 0);
 }
 
-/// A one-thread HTTP server answering every GET with the file its path names under `dir`.
-fn serve_files(dir: PathBuf) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            while reader.read_line(&mut request).unwrap_or(0) > 2 && !request.ends_with("\r\n\r\n") {}
-            let path = request
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_owned();
-            let (status, body) = match std::fs::read(dir.join(&path)) {
-                Ok(body) => ("200 OK", body),
-                Err(_) => ("404 Not Found", b"missing".to_vec()),
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    addr
-}
-
 #[test]
 fn intel_fetch_downloads_both_feeds_and_names_a_failing_url() {
     let work = Workdir::new("fetch");
-    let addr = serve_files(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/intel"));
+    let addr = muster_tests::serve_files(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/intel"));
     let kev = format!("http://{addr}/kev-small.csv");
     let epss = format!("http://{addr}/epss_scores-2026-11-26.csv");
     let summary = work.json(&["intel", "fetch", "--kev-url", &kev, "--epss-url", &epss, "--json"]);
