@@ -487,22 +487,14 @@ impl DynamoStore {
         &self,
         request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<Item>, AwsError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.counters.read();
-            let page = request
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::dynamo("Query", &self.table, e))?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(last) if !last.is_empty() => start = Some(last),
-                _ => return Ok(items),
+        self.all_pages(|start| {
+            let page = request.clone().set_exclusive_start_key(start).send();
+            async move {
+                let page = page.await.map_err(|e| AwsError::dynamo("Query", &self.table, e))?;
+                Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
             }
-        }
+        })
+        .await
     }
 
     /// Every finding item in the table: the admin listing's Scan, paginated.
@@ -513,18 +505,30 @@ impl DynamoStore {
             .table_name(&*self.table)
             .filter_expression("begins_with(pk, :prefix)")
             .expression_attribute_values(":prefix", s("FINDING#"));
+        self.all_pages(|start| {
+            let page = request.clone().set_exclusive_start_key(start).send();
+            async move {
+                let page = page.await.map_err(|e| AwsError::dynamo("Scan", &self.table, e))?;
+                Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+            }
+        })
+        .await
+    }
+
+    /// Follows `LastEvaluatedKey` until the last page; `fetch` sends one page from a start key
+    /// and returns its items and the next start key. Each page counts as one read request.
+    async fn all_pages<F, Fut>(&self, mut fetch: F) -> Result<Vec<Item>, AwsError>
+    where
+        F: FnMut(Option<Item>) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<Item>, Option<Item>), AwsError>>,
+    {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             self.counters.read();
-            let page = request
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::dynamo("Scan", &self.table, e))?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
+            let (page, last) = fetch(start.take()).await?;
+            items.extend(page);
+            match last {
                 Some(last) if !last.is_empty() => start = Some(last),
                 _ => return Ok(items),
             }
