@@ -335,8 +335,11 @@ async fn a_crash_between_creating_and_recording_a_ticket_recovers_the_same_ticke
     assert_eq!(creates_after, creates_before);
 
     // The lookup itself: the outbox finds what it created for a group, and nothing for others.
-    let found = pipeline.tickets.find(&opened.group).await.unwrap();
+    let findings = pipeline.store.group_findings(&opened.group).await.unwrap();
+    let group = muster_core::services::ticket::remediation_group(&opened.group, &findings).unwrap();
+    let mut draft = muster_core::services::ticket::draft(&group, &findings, recovered.updated_at);
+    let found = pipeline.tickets.find(&draft).await.unwrap();
     assert_eq!(found.map(|r| r.key), recovered.key);
-    let stranger = muster_core::GroupKey::parse("nobody/github.com/x/y/rule:z").unwrap();
-    assert_eq!(pipeline.tickets.find(&stranger).await.unwrap(), None);
+    draft.group = muster_core::GroupKey::parse("nobody/github.com/x/y/rule:z").unwrap();
+    assert_eq!(pipeline.tickets.find(&draft).await.unwrap(), None);
 }

@@ -234,6 +234,7 @@ async fn context_imports_replace_whole(store: impl Store) {
         timezone: None,
         quiet_hours: None,
         codeowners: vec![],
+        assignees: vec![],
     };
     let repo = AssetKey::parse("github.com/acme/shop").unwrap();
     let rule = |id: &str, team: &str, matcher: Matcher| OwnershipRule {

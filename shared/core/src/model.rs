@@ -877,6 +877,9 @@ pub enum TicketState {
     Claimed,
     Open,
     Closed,
+    /// A person closed it in the tracker while the scanners still see its findings, and the
+    /// policy is to flag that rather than reopen (or they closed it as won't-fix).
+    ClosedInTracker,
 }
 
 impl TicketState {
@@ -885,6 +888,7 @@ impl TicketState {
             Self::Claimed => "claimed",
             Self::Open => "open",
             Self::Closed => "closed",
+            Self::ClosedInTracker => "closed_in_tracker",
         }
     }
 
@@ -893,10 +897,11 @@ impl TicketState {
             "claimed" => Ok(Self::Claimed),
             "open" => Ok(Self::Open),
             "closed" => Ok(Self::Closed),
+            "closed_in_tracker" => Ok(Self::ClosedInTracker),
             _ => Err(InvalidValue::new(
                 "ticket state",
                 text,
-                "expected claimed, open or closed",
+                "expected claimed, open, closed or closed_in_tracker",
             )),
         }
     }

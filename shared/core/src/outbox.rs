@@ -11,6 +11,8 @@ use crate::ports::{ChatMessage, ChatSink, OutboxEntry, OutboxStore, SinkError, T
 
 /// Ticket keys the outbox hands out: `OUTBOX-<entry id>`.
 const KEY_PREFIX: &str = "OUTBOX-";
+/// The name tickets record for this sink.
+const TRACKER: &str = "outbox";
 
 /// A `TicketSink` that records tickets in the store's outbox.
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ fn draft_payload(draft: &TicketDraft, ticket: Option<&TicketRef>) -> serde_json:
         "tier": draft.tier,
         "due_at": draft.due_at,
         "labels": draft.labels,
+        "destination": draft.destination,
+        "assignees": draft.assignees,
+        "note": draft.note,
     })
 }
 
@@ -70,8 +75,8 @@ impl<S: OutboxStore> OutboxTickets<S> {
 }
 
 impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
-    fn tracker(&self) -> &str {
-        "outbox"
+    fn tracker(&self, _: &TicketDraft) -> &str {
+        TRACKER
     }
 
     async fn create(&self, draft: &TicketDraft) -> Result<TicketRef, SinkError> {
@@ -85,14 +90,16 @@ impl<S: OutboxStore> TicketSink for OutboxTickets<S> {
         );
         let (id, _) = self.0.append_outbox(&entry).await?;
         Ok(TicketRef {
+            tracker: TRACKER.to_owned(),
             key: format!("{KEY_PREFIX}{id}"),
             url: None,
         })
     }
 
-    async fn find(&self, group: &GroupKey) -> Result<Option<TicketRef>, SinkError> {
-        let entry = self.0.outbox_entry(&create_key(group)).await?;
+    async fn find(&self, draft: &TicketDraft) -> Result<Option<TicketRef>, SinkError> {
+        let entry = self.0.outbox_entry(&create_key(&draft.group)).await?;
         Ok(entry.map(|e| TicketRef {
+            tracker: TRACKER.to_owned(),
             key: format!("{KEY_PREFIX}{}", e.id),
             url: None,
         }))

@@ -111,6 +111,9 @@ pub struct Team {
     /// CODEOWNERS handles that mean this team (`@org/payments`, `alice@example.com`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codeowners: Vec<String>,
+    /// Tracker accounts its tickets are assigned to (GitHub logins, Jira account ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
 }
 
 /// What a rule matches on.
@@ -335,6 +338,7 @@ fn team_from_entry(entry: TeamEntry, index: usize) -> Result<Team, String> {
         timezone: entry.timezone.map(|t| t.trim().to_owned()),
         quiet_hours,
         codeowners: non_empty(entry.codeowners, "codeowners")?,
+        assignees: non_empty(entry.assignees, "assignees")?,
         id,
     })
 }
@@ -489,6 +493,8 @@ struct TeamEntry {
     quiet_hours: Option<QuietHoursEntry>,
     #[serde(default)]
     codeowners: Vec<String>,
+    #[serde(default)]
+    assignees: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -950,6 +956,7 @@ mod tests {
             timezone: None,
             quiet_hours: None,
             codeowners: handles.iter().map(|h| (*h).to_owned()).collect(),
+            assignees: vec![],
         }
     }
 

@@ -17,7 +17,7 @@ use crate::messages::Message;
 use crate::model::{
     AssetKey, Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Severity, Status, TeamId, Ticket, Tier,
 };
-use crate::ownership::{Ownership, OwnershipRule};
+use crate::ownership::{Ownership, OwnershipRule, Tracker};
 
 /// Time comes through a port so tests and replays (`--now`) are deterministic.
 pub trait Clock: Send + Sync {
@@ -237,6 +237,9 @@ impl From<StoreError> for SinkError {
 /// Where a ticket lives in its tracker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketRef {
+    /// `outbox`, `jira` or `github`: which sink owns the key.
+    pub tracker: String,
+    /// `PAY-12`, `acme/payments#12`, `OUTBOX-3`.
     pub key: String,
     pub url: Option<String>,
 }
@@ -257,18 +260,46 @@ pub struct TicketDraft {
     /// When the ticket last changed state in muster: identifies this update, close or reopen,
     /// so a redelivered message does not repeat it.
     pub revision: DateTime<Utc>,
+    /// The owning team's tracker; `None` sends the ticket to the outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Tracker>,
+    /// The owning team's assignees (GitHub logins, Jira account ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
+    /// A comment to add with this change (e.g. why muster reopened a ticket a person closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The text every ticket carries so the tracker can be searched for it after a crash and a
+/// tracker webhook can name its group: `muster:group=<key>`.
+/// Spaces and `%` are percent-encoded so the marker is one word.
+pub fn group_marker(group: &GroupKey) -> String {
+    format!("muster:group={}", group.as_str().replace('%', "%25").replace(' ', "%20"))
+}
+
+/// Finds the group named by a marker in a ticket's text (GitHub body, Jira description).
+pub fn parse_group_marker(text: &str) -> Option<GroupKey> {
+    let start = text.find("muster:group=")? + "muster:group=".len();
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '`')
+        .unwrap_or(rest.len());
+    let encoded = rest[..end].trim_end_matches(['-', '>']);
+    GroupKey::parse(&encoded.replace("%20", " ").replace("%25", "%")).ok()
 }
 
 /// A tracker: Jira, GitHub Issues, or the outbox.
 pub trait TicketSink: Send + Sync {
-    /// Recorded on tickets (`outbox`, `jira`, `github`).
-    fn tracker(&self) -> &str;
+    /// Which tracker a draft's ticket goes to (`outbox`, `jira`, `github`), recorded on the
+    /// ticket's claim.
+    fn tracker(&self, draft: &TicketDraft) -> &str;
 
     fn create(&self, draft: &TicketDraft) -> impl Future<Output = Result<TicketRef, SinkError>> + Send;
 
-    /// Looks for a ticket already created for the group (marker search), to recover from a
-    /// crash between creating it and recording it.
-    fn find(&self, group: &GroupKey) -> impl Future<Output = Result<Option<TicketRef>, SinkError>> + Send;
+    /// Looks for a ticket already created for the draft's group (marker search), to recover
+    /// from a crash between creating it and recording it.
+    fn find(&self, draft: &TicketDraft) -> impl Future<Output = Result<Option<TicketRef>, SinkError>> + Send;
 
     fn update(&self, ticket: &TicketRef, draft: &TicketDraft) -> impl Future<Output = Result<(), SinkError>> + Send;
 
@@ -288,4 +319,22 @@ pub struct ChatMessage {
 
 pub trait ChatSink: Send + Sync {
     fn post(&self, message: &ChatMessage) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_markers_round_trip_through_ticket_text() {
+        for key in ["payments/img:1/pkg:openssl", "a/b/rule:has space", "a/b/rule:100%"] {
+            let group = GroupKey::parse(key).unwrap();
+            let marker = group_marker(&group);
+            assert!(!marker.contains(' '), "{marker}");
+            let body = format!("Fix it.\n\n<!-- {marker} -->");
+            assert_eq!(parse_group_marker(&body), Some(group.clone()), "{body}");
+            assert_eq!(parse_group_marker(&format!("{marker}`")), Some(group));
+        }
+        assert_eq!(parse_group_marker("no marker here"), None);
+    }
 }

@@ -15,7 +15,9 @@ use super::PipelineError;
 use crate::messages::{Message, TicketEvent};
 use crate::model::{AssetKey, Finding, GroupKey, Location, RemediationGroup, Ticket, TicketState, Tier};
 use crate::policy;
-use crate::ports::{Clock, FindingStore, Queue, StoreError, TicketDraft, TicketRef, TicketSink, TicketStore};
+use crate::ports::{
+    Clock, ContextStore, FindingStore, Queue, StoreError, TicketDraft, TicketRef, TicketSink, TicketStore, group_marker,
+};
 
 /// How long a claim may stay without a ticket reference before it is presumed abandoned.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -186,7 +188,7 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
     if open.len() > MAX_LISTED {
         let _ = writeln!(body, "\n…and {} more (`muster groups`).", open.len() - MAX_LISTED);
     }
-    let _ = write!(body, "\n<!-- muster:group={} -->", group.key);
+    let _ = write!(body, "\n<!-- {} -->", group_marker(&group.key));
 
     // What a reader acts on: the members, the urgency, the date, who, and the fix. Evidence
     // alone (a daily EPSS drift) does not re-post a ticket.
@@ -212,6 +214,9 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
         ],
         digest: hex::encode(&hasher.finalize()[..8]),
         revision,
+        destination: None,
+        assignees: Vec::new(),
+        note: None,
     }
 }
 
@@ -224,7 +229,7 @@ pub async fn sync_ticket<S, T, Q, C>(
     key: &GroupKey,
 ) -> Result<(), PipelineError>
 where
-    S: FindingStore + TicketStore,
+    S: FindingStore + TicketStore + ContextStore,
     T: TicketSink,
     Q: Queue,
     C: Clock,
@@ -236,7 +241,12 @@ where
     let has_open = !group.open.is_empty();
     let now = clock.now();
     let existing = store.ticket(key).await?;
-    let draft = draft(&group, &findings, existing.as_ref().map_or(now, |t| t.updated_at));
+    let mut draft = draft(&group, &findings, existing.as_ref().map_or(now, |t| t.updated_at));
+    let context = store.org_context().await?;
+    if let Some(team) = context.ownership.teams.iter().find(|t| t.id == group.owner) {
+        draft.destination = team.tracker.clone();
+        draft.assignees = team.assignees.clone();
+    }
 
     let mut ticket = match existing {
         Some(ticket) => ticket,
@@ -244,7 +254,7 @@ where
         None => {
             let claim = Ticket {
                 group: key.clone(),
-                tracker: sink.tracker().to_owned(),
+                tracker: sink.tracker(&draft).to_owned(),
                 key: None,
                 url: None,
                 state: TicketState::Claimed,
@@ -271,7 +281,7 @@ where
                     retry_after: CLAIM_TIMEOUT - age,
                 });
             }
-            let found = sink.find(key).await?;
+            let found = sink.find(&draft).await?;
             open_ticket(store, sink, queue, ticket, &draft, now, found).await
         }
         (TicketState::Open, true) => {
@@ -310,6 +320,16 @@ where
             .await
         }
         (TicketState::Closed, false) => Ok(()),
+        // A person closed it while the scanners still see it and policy says only flag it: it
+        // stays closed (the digest lists it) until the findings go away.
+        (TicketState::ClosedInTracker, true) => Ok(()),
+        (TicketState::ClosedInTracker, false) => {
+            ticket.state = TicketState::Closed;
+            ticket.digest = Some(draft.digest.clone());
+            ticket.updated_at = now;
+            store.save_ticket(&ticket).await?;
+            Ok(())
+        }
     }
 }
 
@@ -331,6 +351,7 @@ where
         Some(found) => found,
         None => sink.create(draft).await?,
     };
+    ticket.tracker = created.tracker;
     ticket.key = Some(created.key);
     ticket.url = created.url;
     transition(store, queue, ticket, TicketState::Open, TicketEvent::Opened, draft, now).await
@@ -369,6 +390,7 @@ fn reference(ticket: &Ticket) -> Result<TicketRef, PipelineError> {
         .clone()
         .ok_or_else(|| StoreError::Corrupt(format!("ticket for {} has no key", ticket.group)))?;
     Ok(TicketRef {
+        tracker: ticket.tracker.clone(),
         key,
         url: ticket.url.clone(),
     })
