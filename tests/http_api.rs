@@ -19,6 +19,7 @@ fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
             config: Arc::clone(&pipeline.config),
             body_limit,
             secrets: Default::default(),
+            tracker_secrets: Default::default(),
         },
     )
 }
@@ -381,6 +382,7 @@ fn app_with_secret(pipeline: &Arc<TestPipeline>, name: &str, format: &str, secre
             secrets: [(name.to_owned(), muster_http::Secret::new(secret))]
                 .into_iter()
                 .collect(),
+            tracker_secrets: Default::default(),
         },
     )
 }

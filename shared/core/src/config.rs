@@ -26,6 +26,10 @@ pub struct Config {
     pub scoring: ScoringConfig,
     #[serde(default)]
     pub http: HttpSettings,
+    #[serde(default)]
+    pub trackers: TrackersConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             sla: SlaConfig::default(),
             scoring: ScoringConfig::default(),
             http: HttpSettings::default(),
+            trackers: TrackersConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -315,6 +321,128 @@ impl ScoringConfig {
     }
 }
 
+/// Where tickets go. Teams name their tracker in the owners file (`tracker: {jira: PAY}` or
+/// `{github: org/repo}`); a tracker configured here receives them, otherwise the outbox does.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackersConfig {
+    pub jira: Option<JiraConfig>,
+    pub github: Option<GithubConfig>,
+    /// A person closed a ticket while the scanners still see its findings.
+    pub on_closed_while_detected: ClosedWhileDetected,
+}
+
+/// What to do with a ticket closed in the tracker while its findings are still detected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosedWhileDetected {
+    /// Reopen it with a comment citing the last scan.
+    #[default]
+    Reopen,
+    /// Leave it closed and list it in the digest.
+    Flag,
+}
+
+/// Jira Cloud (REST v3). Auth: account email + API token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraConfig {
+    /// `https://acme.atlassian.net`
+    pub url: String,
+    pub email: String,
+    /// Environment variable holding the API token.
+    pub token_env: String,
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// Jira priority names for P1..P4.
+    #[serde(default = "default_jira_priorities")]
+    pub priorities: BTreeMap<Tier, String>,
+    /// Transition taken when every finding is fixed; without it muster comments and labels.
+    #[serde(default = "default_done_transition")]
+    pub done_transition: String,
+    /// Transition taken when a fixed finding comes back.
+    #[serde(default = "default_reopen_transition")]
+    pub reopen_transition: String,
+    /// Set `duedate` from the SLA (turn off for projects without the field).
+    #[serde(default = "yes")]
+    pub due_date: bool,
+    /// Extra fields for projects that require them: static values, or strings with {tier},
+    /// {due}, {group}, {owner}, {title}.
+    #[serde(default)]
+    pub fields: BTreeMap<String, toml::Value>,
+    /// Environment variable holding the shared secret of the Jira webhook (`POST /trackers/jira`).
+    #[serde(default)]
+    pub webhook_secret_env: Option<String>,
+    /// Resolutions that mean "won't fix": such a close becomes a risk acceptance request.
+    #[serde(default = "default_wont_fix")]
+    pub wont_fix_resolutions: Vec<String>,
+}
+
+/// GitHub Issues. Auth: a token (PAT or GitHub App installation token).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    /// Environment variable holding the token.
+    pub token_env: String,
+    /// Environment variable holding the webhook secret (`POST /trackers/github`).
+    #[serde(default)]
+    pub webhook_secret_env: Option<String>,
+}
+
+fn default_issue_type() -> String {
+    "Task".into()
+}
+
+fn default_jira_priorities() -> BTreeMap<Tier, String> {
+    Tier::ALL
+        .into_iter()
+        .zip(["Highest", "High", "Medium", "Low"].map(String::from))
+        .collect()
+}
+
+fn default_done_transition() -> String {
+    "Done".into()
+}
+
+fn default_reopen_transition() -> String {
+    "Reopen".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_wont_fix() -> Vec<String> {
+    ["Won't Do", "Won't Fix", "Declined"].map(String::from).to_vec()
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".into()
+}
+
+/// Who hears about what beyond the owning team.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The security leads' channel: risk acceptance requests, aggregated sink failures, digests.
+    #[serde(default = "default_security_channel")]
+    pub security_channel: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            security_channel: default_security_channel(),
+        }
+    }
+}
+
+fn default_security_channel() -> String {
+    "#security".into()
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -412,6 +540,27 @@ impl Config {
         }
         if scoring.next_upgrade_days == 0 {
             return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
+        }
+        if let Some(jira) = &self.trackers.jira {
+            if !(jira.url.starts_with("https://") || jira.url.starts_with("http://")) {
+                return Err(invalid(format!(
+                    "trackers.jira.url must be an http(s) URL, not {:?}",
+                    jira.url
+                )));
+            }
+            if let Some(tier) = Tier::ALL.into_iter().find(|t| !jira.priorities.contains_key(t)) {
+                return Err(invalid(format!(
+                    "trackers.jira.priorities: no priority name for {tier}"
+                )));
+            }
+        }
+        if let Some(github) = &self.trackers.github
+            && !(github.api_url.starts_with("https://") || github.api_url.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "trackers.github.api_url must be an http(s) URL, not {:?}",
+                github.api_url
+            )));
         }
         Ok(())
     }

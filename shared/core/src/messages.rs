@@ -30,6 +30,8 @@ pub enum TicketEvent {
     Opened,
     Reopened,
     Closed,
+    /// Closed as won't fix in the tracker: the security leads decide on a risk acceptance.
+    AcceptanceRequested,
 }
 
 impl TicketEvent {
@@ -38,6 +40,7 @@ impl TicketEvent {
             Self::Opened => "opened",
             Self::Reopened => "reopened",
             Self::Closed => "closed",
+            Self::AcceptanceRequested => "acceptance_requested",
         }
     }
 }

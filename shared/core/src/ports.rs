@@ -275,7 +275,10 @@ pub struct TicketDraft {
 /// tracker webhook can name its group: `muster:group=<key>`.
 /// Spaces and `%` are percent-encoded so the marker is one word.
 pub fn group_marker(group: &GroupKey) -> String {
-    format!("muster:group={}", group.as_str().replace('%', "%25").replace(' ', "%20"))
+    format!(
+        "muster:group={}",
+        group.as_str().replace('%', "%25").replace(' ', "%20")
+    )
 }
 
 /// Finds the group named by a marker in a ticket's text (GitHub body, Jira description).

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
 use muster_core::services::Pipeline;
+use muster_core::services::tracker_sync::{self, TrackerEvent, TrackerOutcome};
 use muster_core::{Config, Format, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
 pub use signature::Secret;
@@ -35,6 +36,10 @@ pub const GITHUB_EVENT_HEADER: &str = "x-github-event";
 /// nothing — tests use the real embedded pipeline.
 pub trait Ingestor: Send + Sync + 'static {
     fn ingest(&self, request: IngestRequest<'_>) -> impl Future<Output = Result<IngestSummary, PipelineError>> + Send;
+
+    /// Applies a tracker webhook (a person closed or reopened a ticket).
+    fn tracker_event(&self, event: &TrackerEvent)
+    -> impl Future<Output = Result<TrackerOutcome, PipelineError>> + Send;
 }
 
 impl<S, Q, T, N, C> Ingestor for Pipeline<S, Q, T, N, C>
@@ -48,6 +53,13 @@ where
     fn ingest(&self, request: IngestRequest<'_>) -> impl Future<Output = Result<IngestSummary, PipelineError>> + Send {
         Pipeline::ingest(self, request)
     }
+
+    fn tracker_event(
+        &self,
+        event: &TrackerEvent,
+    ) -> impl Future<Output = Result<TrackerOutcome, PipelineError>> + Send {
+        Pipeline::tracker_event(self, event)
+    }
 }
 
 /// Router settings.
@@ -58,6 +70,9 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// HMAC secrets by source name; a source without one accepts unsigned reports.
     pub secrets: HashMap<String, Secret>,
+    /// Webhook secrets of the trackers (`github`, `jira`); a tracker without one has no
+    /// `POST /trackers/{tracker}` endpoint.
+    pub tracker_secrets: HashMap<String, Secret>,
 }
 
 /// A source names a secret variable that is not set: refuse to start rather than accept
@@ -84,10 +99,34 @@ impl HttpConfig {
                 })?;
             secrets.insert(source.name.to_string(), Secret::new(value));
         }
+        let mut tracker_secrets = HashMap::new();
+        let trackers = &config.trackers;
+        let named = [
+            (
+                "github",
+                trackers.github.as_ref().and_then(|g| g.webhook_secret_env.as_ref()),
+            ),
+            (
+                "jira",
+                trackers.jira.as_ref().and_then(|j| j.webhook_secret_env.as_ref()),
+            ),
+        ];
+        for (tracker, variable) in named {
+            let Some(variable) = variable else { continue };
+            let value = std::env::var(variable)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| MissingSecret {
+                    source_name: format!("trackers.{tracker}"),
+                    variable: variable.clone(),
+                })?;
+            tracker_secrets.insert(tracker.to_owned(), Secret::new(value));
+        }
         Ok(Self {
             config,
             body_limit,
             secrets,
+            tracker_secrets,
         })
     }
 }
@@ -114,6 +153,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/openapi.json"),
     ("POST", "/webhooks/{source}"),
+    ("POST", "/trackers/{tracker}"),
 ];
 
 /// Builds the API router over an ingestor.
@@ -123,6 +163,7 @@ pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook::<I>))
+        .route("/trackers/{tracker}", post(tracker_webhook::<I>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -246,6 +287,75 @@ async fn webhook<I: Ingestor>(
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
+/// `POST /trackers/github` (issues events, `X-Hub-Signature-256`) and `POST /trackers/jira`
+/// (issue webhooks, `X-Hub-Signature`): what people do to tickets comes back to muster.
+async fn tracker_webhook<I: Ingestor>(
+    State(state): State<AppState<I>>,
+    Path(tracker): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<TrackerOutcome>), ApiError> {
+    let (signature_header, header_name) = match tracker.as_str() {
+        "github" => (signature::GITHUB_SIGNATURE_HEADER, "X-Hub-Signature-256"),
+        "jira" => (signature::JIRA_SIGNATURE_HEADER, "X-Hub-Signature"),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_tracker",
+                format!("no tracker {tracker:?}; muster takes webhooks from github and jira"),
+            ));
+        }
+    };
+    let secret = state.http.tracker_secrets.get(&tracker).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tracker_not_configured",
+            format!("set trackers.{tracker}.webhook_secret_env in muster.toml to receive {tracker} webhooks"),
+        )
+    })?;
+    let body = body.map_err(|rejection| ApiError::new(rejection.status(), "unreadable_body", rejection.body_text()))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify_body_hmac(header_name, secret, header(signature_header), &body)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let parsed = match tracker.as_str() {
+        "github" => match header(GITHUB_EVENT_HEADER) {
+            Some("issues") => tracker_sync::parse_github_issue_event(&body),
+            Some(other) => {
+                return Ok((
+                    StatusCode::OK,
+                    Json(TrackerOutcome {
+                        outcome: "ignored",
+                        detail: format!("{other} events are not read; subscribe the webhook to issues"),
+                    }),
+                ));
+            }
+            None => Err(tracker_sync::TrackerEventError("missing X-GitHub-Event header".into())),
+        },
+        _ => {
+            let wont_fix = state
+                .http
+                .config
+                .trackers
+                .jira
+                .as_ref()
+                .map(|j| j.wont_fix_resolutions.as_slice())
+                .unwrap_or_default();
+            tracker_sync::parse_jira_event(&body, wont_fix)
+        }
+    };
+    let event = parsed.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_tracker_event", e.to_string()))?;
+    let Some(event) = event else {
+        let outcome = TrackerOutcome {
+            outcome: "ignored",
+            detail: "not a close or reopen of a muster ticket".into(),
+        };
+        return Ok((StatusCode::OK, Json(outcome)));
+    };
+    let outcome = state.ingestor.tracker_event(&event).await?;
+    tracing::info!(tracker = %event.tracker, ticket = %event.key, group = %event.group, outcome = outcome.outcome, "tracker event");
+    Ok((StatusCode::OK, Json(outcome)))
 }
 
 /// Reports are JSON (or JSON Lines); a form upload or an HTML/XML body is a client mistake that

@@ -9,10 +9,12 @@ use crate::messages::TicketEvent;
 use crate::model::GroupKey;
 use crate::ports::{ChatMessage, ChatSink, FindingStore, TicketStore};
 
-/// Posts the chat message for one ticket event.
+/// Posts the chat message for one ticket event: to the owning team, or for an acceptance
+/// request to the security leads' channel.
 pub async fn notify<S, N>(
     store: &S,
     chat: &N,
+    security_channel: &str,
     key: &GroupKey,
     event: TicketEvent,
     at: chrono::DateTime<chrono::Utc>,
@@ -45,9 +47,21 @@ where
             group.tier, group.title
         ),
         TicketEvent::Closed => format!("Closed {ticket_name}: {} — no scanner reports it any more", group.title),
+        TicketEvent::AcceptanceRequested => format!(
+            "[{}] Risk acceptance requested: {ticket_name} was closed as won't fix by team {} — {} ({} open). \
+             Accept with `muster accept FINGERPRINT --until DATE --reason ...`, or reopen the ticket.",
+            group.tier,
+            group.owner,
+            group.title,
+            group.open.len()
+        ),
+    };
+    let channel = match event {
+        TicketEvent::AcceptanceRequested => security_channel.to_owned(),
+        _ => format!("#{}", group.owner),
     };
     chat.post(&ChatMessage {
-        channel: format!("#{}", group.owner),
+        channel,
         dedupe_key: format!("{}:{}:{}", event.as_str(), key, at.timestamp_millis()),
         text,
     })

@@ -9,6 +9,7 @@ use super::PipelineError;
 use super::ingest::{IngestRequest, IngestSummary, ingest};
 use super::notify::notify;
 use super::ticket::sync_ticket;
+use super::tracker_sync::{TrackerEvent, TrackerOutcome, apply_tracker_event};
 use super::triage::triage;
 use crate::config::Config;
 use crate::messages::Message;
@@ -43,7 +44,15 @@ where
                 triage(&self.store, &self.queue, &self.clock, &self.config, fingerprints).await
             }
             Message::Ticket { group } => sync_ticket(&self.store, &self.tickets, &self.queue, &self.clock, group).await,
-            Message::Notify { group, event, at } => notify(&self.store, &self.chat, group, *event, *at).await,
+            Message::Notify { group, event, at } => {
+                let channel = &self.config.notify.security_channel;
+                notify(&self.store, &self.chat, channel, group, *event, *at).await
+            }
         }
+    }
+
+    /// Applies what a person did to a ticket in its tracker (`POST /trackers/{tracker}`).
+    pub async fn tracker_event(&self, event: &TrackerEvent) -> Result<TrackerOutcome, PipelineError> {
+        apply_tracker_event(&self.store, &self.queue, &self.clock, &self.config, event).await
     }
 }

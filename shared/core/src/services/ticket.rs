@@ -307,6 +307,17 @@ where
             .await
         }
         (TicketState::Closed, true) => {
+            let last_scan = findings
+                .iter()
+                .filter(|f| f.status.is_open())
+                .map(|f| f.last_seen)
+                .max()
+                .unwrap_or(now);
+            draft.note = Some(format!(
+                "muster reopened this: {} finding(s) of this group are still detected (last scan {}).",
+                group.open.len(),
+                last_scan.format("%Y-%m-%d %H:%M UTC")
+            ));
             sink.reopen(&reference(&ticket)?, &draft).await?;
             transition(
                 store,

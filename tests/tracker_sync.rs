@@ -1,0 +1,311 @@
+//! Sync back from trackers: a person closes or reopens a muster ticket in GitHub or Jira, the
+//! webhook reaches `POST /trackers/{tracker}`, and muster reopens, flags, or turns a won't-fix
+//! into a risk acceptance request. Real SQLite, the real router, real-format signed deliveries.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore, group_marker};
+use muster_core::{Config, GroupKey, TicketState};
+use muster_http::signature::sign_github;
+use muster_http::{DEFAULT_BODY_LIMIT, HttpConfig, Secret, router};
+use muster_tests::{TestPipeline, at, ingest_from, pipeline_at, sample};
+use tower::ServiceExt as _;
+
+const GITHUB_SECRET: &str = "gh-hook-secret";
+const JIRA_SECRET: &str = "jira-hook-secret";
+
+fn config(policy: &str) -> Config {
+    Config::from_toml(
+        &format!(
+            "[trackers]\non_closed_while_detected = \"{policy}\"\n\
+             [trackers.github]\ntoken_env = \"UNUSED\"\nwebhook_secret_env = \"UNUSED\"\n\
+             [trackers.jira]\nurl = \"https://acme.atlassian.net\"\nemail = \"bot@acme.test\"\ntoken_env = \"UNUSED\"\n\
+             webhook_secret_env = \"UNUSED\"\n"
+        ),
+        "test.toml",
+    )
+    .unwrap()
+}
+
+/// A pipeline with one ingested CodeQL report; returns it and one group whose ticket is
+/// recorded as GitHub issue `acme/shop#7` (as the GitHub sink would have recorded it).
+async fn ticketed(policy: &str) -> Option<(TestPipeline, GroupKey)> {
+    let bytes = sample("sarif/codeql_codeQL-output.sarif")?;
+    let mut pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    pipeline.config = Arc::new(config(policy));
+    ingest_from(&pipeline, "ci", None, None, &bytes).await;
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    let group = findings[0].group().unwrap().clone();
+    let mut ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    ticket.tracker = "github".into();
+    ticket.key = Some("acme/shop#7".into());
+    pipeline.store.save_ticket(&ticket).await.unwrap();
+    Some((pipeline, group))
+}
+
+fn app(pipeline: &Arc<TestPipeline>) -> axum::Router {
+    router(
+        Arc::clone(pipeline),
+        HttpConfig {
+            config: Arc::clone(&pipeline.config),
+            body_limit: DEFAULT_BODY_LIMIT,
+            secrets: Default::default(),
+            tracker_secrets: [
+                ("github".to_owned(), Secret::new(GITHUB_SECRET)),
+                ("jira".to_owned(), Secret::new(JIRA_SECRET)),
+            ]
+            .into_iter()
+            .collect(),
+        },
+    )
+}
+
+fn github_issues_event(action: &str, reason: Option<&str>, number: u64, group: &GroupKey) -> Vec<u8> {
+    serde_json::json!({
+        "action": action,
+        "issue": {
+            "number": number,
+            "title": "Fix it",
+            "state": if action == "closed" { "closed" } else { "open" },
+            "state_reason": reason,
+            "body": format!("Fix these.\n\n<!-- {} -->", group_marker(group)),
+        },
+        "repository": { "full_name": "acme/shop" },
+        "sender": { "login": "dev-alice" }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn post(
+    app: axum::Router,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = app.oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("JSON body: {bytes:?}")),
+    )
+}
+
+async fn deliver_github(pipeline: &Arc<TestPipeline>, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+    let signature = sign_github(&Secret::new(GITHUB_SECRET), &body);
+    let headers = [
+        ("x-github-event", "issues".to_owned()),
+        ("x-hub-signature-256", signature),
+    ];
+    let answer = post(app(pipeline), "/trackers/github", &headers, body).await;
+    let drained = pipeline.queue.drain(pipeline.as_ref(), |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0);
+    answer
+}
+
+#[tokio::test]
+async fn a_ticket_closed_while_still_detected_is_reopened_with_a_comment_citing_the_scan() {
+    let Some((pipeline, group)) = ticketed("reopen").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+
+    let (status, body) = deliver_github(&pipeline, github_issues_event("closed", Some("completed"), 7, &group)).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "reopening", "{body}");
+    let ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    assert_eq!(ticket.state, TicketState::Open);
+    let reopens: Vec<_> = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "ticket" && e.action == "reopen")
+        .collect();
+    assert_eq!(reopens.len(), 1, "{reopens:?}");
+    let note = reopens[0].payload["note"].as_str().unwrap();
+    assert!(
+        note.contains("still detected") && note.contains("2026-11-01 10:00 UTC"),
+        "{note}"
+    );
+    let members = pipeline.store.group_findings(&group).await.unwrap();
+    assert!(members.iter().all(|f| {
+        f.timeline
+            .iter()
+            .any(|t| t.event == "ticket_closed_while_detected" && t.detail.contains("dev-alice"))
+    }));
+}
+
+#[tokio::test]
+async fn with_the_flag_policy_a_closed_ticket_stays_closed_until_the_findings_go() {
+    let Some((pipeline, group)) = ticketed("flag").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+
+    let (_, body) = deliver_github(&pipeline, github_issues_event("closed", Some("completed"), 7, &group)).await;
+    assert_eq!(body["outcome"], "flagged", "{body}");
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::ClosedInTracker
+    );
+
+    // A ticket message (any later change) does not reopen it.
+    pipeline
+        .handle(&muster_core::messages::Message::Ticket { group: group.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::ClosedInTracker
+    );
+    let outbox = pipeline.store.outbox().await.unwrap();
+    assert!(!outbox.iter().any(|e| e.action == "reopen"), "{outbox:?}");
+}
+
+#[tokio::test]
+async fn wont_fix_becomes_a_risk_acceptance_request_to_the_security_leads() {
+    let Some((pipeline, group)) = ticketed("reopen").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+
+    let (_, body) = deliver_github(&pipeline, github_issues_event("closed", Some("not_planned"), 7, &group)).await;
+
+    assert_eq!(body["outcome"], "acceptance_requested", "{body}");
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::ClosedInTracker
+    );
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let requests: Vec<_> = outbox
+        .iter()
+        .filter(|e| e.kind == "chat" && e.target == "#security")
+        .collect();
+    assert_eq!(requests.len(), 1, "{outbox:?}");
+    assert!(
+        requests[0].payload["text"]
+            .as_str()
+            .unwrap()
+            .contains("Risk acceptance requested")
+    );
+    // The findings stay open: nothing is silently accepted.
+    let members = pipeline.store.group_findings(&group).await.unwrap();
+    assert!(members.iter().all(|f| f.status.is_open()));
+    assert!(
+        members
+            .iter()
+            .all(|f| f.timeline.iter().any(|t| t.event == "acceptance_requested"))
+    );
+
+    // Redelivery changes nothing more.
+    let (_, again) = deliver_github(&pipeline, github_issues_event("closed", Some("not_planned"), 7, &group)).await;
+    assert_eq!(again["outcome"], "recorded", "{again}");
+    let requests = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.target == "#security")
+        .count();
+    assert_eq!(requests, 1);
+}
+
+#[tokio::test]
+async fn deliveries_about_other_issues_or_badly_signed_change_nothing() {
+    let Some((pipeline, group)) = ticketed("reopen").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+
+    // Someone pasted the marker into issue #8: only the recorded ticket speaks for the group.
+    let (status, body) = deliver_github(&pipeline, github_issues_event("closed", Some("completed"), 8, &group)).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("ignored")),
+        "{body}"
+    );
+
+    let event = github_issues_event("closed", Some("completed"), 7, &group);
+    let forged = sign_github(&Secret::new("wrong"), &event);
+    let headers = [("x-github-event", "issues".to_owned()), ("x-hub-signature-256", forged)];
+    let (status, body) = post(app(&pipeline), "/trackers/github", &headers, event.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
+    let (status, _) = post(
+        app(&pipeline),
+        "/trackers/github",
+        &[("x-github-event", "issues".into())],
+        event,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = post(app(&pipeline), "/trackers/linear", &[], b"{}".to_vec()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_tracker"))
+    );
+
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::Open
+    );
+}
+
+#[tokio::test]
+async fn a_signed_jira_status_change_reaches_the_ticket() {
+    let Some((pipeline, group)) = ticketed("flag").await else {
+        return;
+    };
+    let mut ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    ticket.tracker = "jira".into();
+    ticket.key = Some("PAY-7".into());
+    pipeline.store.save_ticket(&ticket).await.unwrap();
+    let pipeline = Arc::new(pipeline);
+    let body = serde_json::json!({
+        "timestamp": at("2026-11-02T09:00:00Z").timestamp_millis(),
+        "webhookEvent": "jira:issue_updated",
+        "user": { "accountId": "5b10a2844c20165700ede21g", "displayName": "Bob" },
+        "issue": { "key": "PAY-7", "fields": {
+            "status": { "name": "Done", "statusCategory": { "key": "done" } },
+            "resolution": { "name": "Done" },
+            "description": { "type": "doc", "version": 1, "content": [ { "type": "paragraph", "content": [
+                { "type": "text", "text": group_marker(&group) } ] } ] }
+        } },
+        "changelog": { "items": [ { "field": "status", "fromString": "In Progress", "toString": "Done" } ] }
+    })
+    .to_string()
+    .into_bytes();
+    let signature = sign_github(&Secret::new(JIRA_SECRET), &body);
+
+    let (status, answer) = post(
+        app(&pipeline),
+        "/trackers/jira",
+        &[("x-hub-signature", signature)],
+        body,
+    )
+    .await;
+
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (StatusCode::OK, Some("flagged")),
+        "{answer}"
+    );
+    assert_eq!(
+        pipeline.store.ticket(&group).await.unwrap().unwrap().state,
+        TicketState::ClosedInTracker
+    );
+}
