@@ -211,6 +211,7 @@ async fn outbox_records_each_dedupe_key_once(store: impl Store) {
 
 async fn dead_letters_keep_message_and_error(store: impl Store) {
     let letter = DeadLetter {
+        id: 0,
         message: Message::Ticket {
             group: GroupKey::parse("a/b/c").unwrap(),
         },
@@ -219,7 +220,24 @@ async fn dead_letters_keep_message_and_error(store: impl Store) {
         failed_at: at("2026-11-01T10:00:00Z"),
     };
     store.record_dead_letter(&letter).await.unwrap();
-    assert_eq!(store.dead_letters().await.unwrap(), vec![letter]);
+    let second = DeadLetter {
+        error: "sink: rate limited".into(),
+        ..letter.clone()
+    };
+    store.record_dead_letter(&second).await.unwrap();
+    let listed = store.dead_letters().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_ne!(listed[0].id, listed[1].id, "each letter gets its own id");
+    assert_eq!(
+        DeadLetter {
+            id: 0,
+            ..listed[0].clone()
+        },
+        letter
+    );
+    assert_eq!(listed[1].error, second.error);
+    store.remove_dead_letter(listed[0].id).await.unwrap();
+    assert_eq!(store.dead_letters().await.unwrap(), vec![listed[1].clone()]);
 }
 
 async fn context_imports_replace_whole(store: impl Store) {

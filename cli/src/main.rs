@@ -18,7 +18,9 @@ use muster_core::assets::parse_assets_yaml;
 use muster_core::formats::{Format, ParseContext, Report, parse_report_with_progress};
 use muster_core::intel::{parse_epss, parse_kev};
 use muster_core::ownership::{parse_codeowners, parse_owners_yaml};
-use muster_core::ports::{ContextStore, FindingFilter, FindingStore, OutboxStore, TicketStore};
+use muster_core::ports::{
+    ContextStore, DeadLetter, DeadLetterStore, FindingFilter, FindingStore, OutboxStore, Queue, TicketStore,
+};
 use muster_core::services::context::{ImportSummary, import_assets, import_codeowners, import_intel, import_ownership};
 use muster_core::services::ingest::apply_report;
 use muster_core::services::ticket::open_groups;
@@ -93,6 +95,18 @@ enum Command {
     Serve(ServeArgs),
     /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
     Push(PushArgs),
+    /// Run failed pipeline messages (dead letters: tickets or messages a tracker or Slack
+    /// refused) again, after fixing the cause; `--list` shows them with their last error.
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+struct RetryArgs {
+    /// Only list the dead letters.
+    #[arg(long)]
+    list: bool,
+    /// Dead letter ids to retry (default: all).
+    ids: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -349,6 +363,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tickets => output::tickets(&pipeline.store.tickets().await?, json),
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
+        Command::Retry(args) => retry(&pipeline, args, json).await,
         Command::Serve(args) => serve(pipeline, config, args).await,
         Command::Push(_) => unreachable!("push returned above"),
     }
@@ -428,6 +443,46 @@ async fn owners(pipeline: &EmbeddedPipeline, command: OwnersCommand, json: bool)
             rescore(pipeline, &format!("CODEOWNERS of {repo}"), &summary, json).await
         }
     }
+}
+
+/// Sends dead letters through the pipeline again. A letter is forgotten only after its rerun;
+/// one that fails again is recorded anew with its new error.
+async fn retry(pipeline: &EmbeddedPipeline, args: RetryArgs, json: bool) -> anyhow::Result<()> {
+    let letters = pipeline.store.dead_letters().await?;
+    if let Some(unknown) = args.ids.iter().find(|id| !letters.iter().any(|l| l.id == **id)) {
+        bail!("no dead letter #{unknown}; `muster retry --list` shows them");
+    }
+    let selected: Vec<DeadLetter> = letters
+        .into_iter()
+        .filter(|l| args.ids.is_empty() || args.ids.contains(&l.id))
+        .collect();
+    if args.list || selected.is_empty() {
+        return output::dead_letters(&selected, json);
+    }
+    pipeline
+        .queue
+        .send(selected.iter().map(|l| l.message.clone()).collect())
+        .await?;
+    let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let drained = pipeline
+        .queue
+        .drain(pipeline, |report, waiting| {
+            spinner.set_message(format!("retrying: {} done, {waiting} waiting", report.handled));
+        })
+        .await;
+    spinner.finish_and_clear();
+    for letter in &selected {
+        pipeline.store.remove_dead_letter(letter.id).await?;
+    }
+    output::retried(selected.len(), drained.dead_lettered, json)?;
+    if drained.dead_lettered > 0 {
+        bail!(
+            "{} messages failed again and were kept as dead letters; `muster retry --list` shows why",
+            drained.dead_lettered
+        );
+    }
+    Ok(())
 }
 
 /// Runs the triage an import queued, with progress, then prints what changed.

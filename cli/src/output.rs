@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use muster_core::model::{Finding, RemediationGroup, Ticket};
-use muster_core::ports::OutboxEntry;
+use muster_core::ports::{DeadLetter, OutboxEntry};
 use muster_core::services::context::ImportSummary;
 use serde::Serialize;
 
@@ -175,6 +175,41 @@ pub fn tickets(tickets: &[Ticket], json: bool) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["TICKET", "STATE", "TRACKER", "GROUP"], &rows, 100)
+}
+
+pub fn dead_letters(letters: &[DeadLetter], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&letters);
+    }
+    if letters.is_empty() {
+        return emit("no dead letters: every pipeline message was delivered\n");
+    }
+    let mut text = String::new();
+    for letter in letters {
+        text.push_str(&format!(
+            "#{:<4} {:<7} {} attempts, failed {}: {}\n",
+            letter.id,
+            letter.message.kind(),
+            letter.attempts,
+            letter.failed_at.format("%Y-%m-%d %H:%M UTC"),
+            letter.error.replace('\n', " ")
+        ));
+    }
+    text.push_str(&format!(
+        "{} dead letters; `muster retry` runs them again, `muster retry ID…` only some\n",
+        letters.len()
+    ));
+    emit(&text)
+}
+
+pub fn retried(sent: usize, failed_again: u64, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&serde_json::json!({ "retried": sent, "failed_again": failed_again }));
+    }
+    emit(&format!(
+        "retried {sent} messages: {} delivered, {failed_again} failed again\n",
+        sent as u64 - failed_again.min(sent as u64)
+    ))
 }
 
 pub fn outbox(entries: &[OutboxEntry], json: bool) -> anyhow::Result<()> {

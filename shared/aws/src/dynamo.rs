@@ -452,6 +452,18 @@ impl DynamoStore {
         Ok(())
     }
 
+    async fn delete_item(&self, key: Item) -> Result<(), AwsError> {
+        self.counters.write();
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(|e| AwsError::dynamo("DeleteItem", &self.table, e))?;
+        Ok(())
+    }
+
     /// Every item of partition `pk` (optionally with sort keys starting with `prefix`), in sort
     /// key order, following `LastEvaluatedKey` to the end.
     async fn query_partition(&self, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, AwsError> {
@@ -976,13 +988,18 @@ impl DeadLetterStore for DynamoStore {
     async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let id = self.next_id("dead").await?;
         let mut item = key("DEAD", format!("ID#{id:020}"));
-        item.insert("body".into(), s(encode_body("dead letter", letter)?));
+        let letter = DeadLetter { id, ..letter.clone() };
+        item.insert("body".into(), s(encode_body("dead letter", &letter)?));
         Ok(self.put_item(item).await?)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         let items = self.query_partition("DEAD", Some("ID#")).await?;
         Ok(items.iter().map(decode_body).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn remove_dead_letter(&self, id: u64) -> Result<(), StoreError> {
+        Ok(self.delete_item(key("DEAD", format!("ID#{id:020}"))).await?)
     }
 }
 

@@ -131,6 +131,9 @@ pub trait OutboxStore: Send + Sync {
 /// A message that kept failing, kept with its last error so nothing is dropped silently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
+    /// Assigned by the store; 0 before it is recorded.
+    #[serde(default)]
+    pub id: u64,
     pub message: Message,
     pub error: String,
     pub attempts: u32,
@@ -140,7 +143,11 @@ pub struct DeadLetter {
 pub trait DeadLetterStore: Send + Sync {
     fn record_dead_letter(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Every dead letter, oldest first, with its id.
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Forgets a dead letter once its message was sent again (`muster retry`).
+    fn remove_dead_letter(&self, id: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What users declare about their organisation: teams, ownership rules, assets.

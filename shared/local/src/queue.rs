@@ -179,6 +179,7 @@ impl LocalQueue {
                 Err(error) => {
                     tracing::error!(kind = envelope.message.kind(), attempts, %error, "stage failed; dead-lettered");
                     let letter = DeadLetter {
+                        id: 0,
                         message: envelope.message,
                         error: error.to_string(),
                         attempts,

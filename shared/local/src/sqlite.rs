@@ -654,20 +654,22 @@ impl DeadLetterStore for SqliteStore {
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         self.call(|conn| {
             let mut statement =
-                conn.prepare("SELECT message, error, attempts, failed_at FROM dead_letters ORDER BY id")?;
+                conn.prepare("SELECT id, message, error, attempts, failed_at FROM dead_letters ORDER BY id")?;
             let rows = statement
                 .query_map([], |row| {
                     Ok((
-                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
-                        row.get::<_, u32>(2)?,
-                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, u32>(3)?,
+                        row.get::<_, String>(4)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
-                .map(|(message, error, attempts, failed_at)| {
+                .map(|(id, message, error, attempts, failed_at)| {
                     Ok(DeadLetter {
+                        id: id as u64,
                         message: serde_json::from_str::<Message>(&message)
                             .context("stored dead letter is not a message")?,
                         error,
@@ -676,6 +678,14 @@ impl DeadLetterStore for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn remove_dead_letter(&self, id: u64) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute("DELETE FROM dead_letters WHERE id = ?1", params![id as i64])?;
+            Ok(())
         })
         .await
     }
