@@ -11,6 +11,7 @@ use muster_core::model::Fingerprint;
 use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, TicketSink};
 pub use muster_core::retry::RetryPolicy;
 use muster_core::services::Pipeline;
+use muster_core::services::alerts::alert_failures;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -158,10 +159,18 @@ impl LocalQueue {
         C: Clock,
     {
         let mut report = DrainReport::default();
+        let mut failed: Vec<DeadLetter> = Vec::new();
         loop {
             let envelope = match self.pop_ready() {
                 Ok(envelope) => envelope,
-                Err(None) => return report,
+                Err(None) => {
+                    // One summary for the security leads, not one message per failure.
+                    let channel = &pipeline.config.notify.security_channel;
+                    if let Err(error) = alert_failures(&pipeline.chat, channel, &failed, pipeline.clock.now()).await {
+                        tracing::error!(%error, failures = failed.len(), "cannot alert the security channel");
+                    }
+                    return report;
+                }
                 Err(Some(ready_at)) => {
                     tokio::time::sleep_until(ready_at).await;
                     continue;
@@ -189,6 +198,8 @@ impl LocalQueue {
                         // Keep the message rather than lose it: retry it later.
                         tracing::error!(%store_error, "cannot record dead letter; keeping the message");
                         self.push(letter.message, attempts, Instant::now() + self.policy.max_backoff);
+                    } else {
+                        failed.push(letter);
                     }
                     report.dead_lettered += 1;
                 }

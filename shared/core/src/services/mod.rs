@@ -3,6 +3,7 @@
 //! Each stage is idempotent: delivering its message twice changes nothing the second time.
 //! Stages never call each other directly; they hand ids to the next stage through the `Queue`.
 
+pub mod alerts;
 pub mod context;
 pub mod ingest;
 pub mod notify;
