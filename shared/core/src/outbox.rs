@@ -125,7 +125,7 @@ impl<S: OutboxStore> ChatSink for OutboxChat<S> {
             "post",
             &message.channel,
             format!("chat:{}", message.dedupe_key),
-            json!({ "channel": message.channel, "text": message.text }),
+            json!({ "channel": message.channel, "text": message.text, "blocks": message.blocks }),
         );
         self.0.append_outbox(&entry).await?;
         Ok(())

@@ -324,7 +324,11 @@ pub struct ChatMessage {
     pub channel: String,
     /// Same key, same message: a sink posts it once.
     pub dedupe_key: String,
+    /// Plain text: the notification and fallback for clients without blocks.
     pub text: String,
+    /// Slack Block Kit blocks (a JSON array), when the message has a richer layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<serde_json::Value>,
 }
 
 pub trait ChatSink: Send + Sync {

@@ -50,6 +50,7 @@ pub fn failure_alert(letters: &[DeadLetter], channel: &str, now: DateTime<Utc>) 
             hex::encode(&hasher.finalize()[..8])
         ),
         text,
+        blocks: None,
     })
 }
 

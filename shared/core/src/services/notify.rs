@@ -64,6 +64,7 @@ where
         channel,
         dedupe_key: format!("{}:{}:{}", event.as_str(), key, at.timestamp_millis()),
         text,
+        blocks: None,
     })
     .await?;
     Ok(())
