@@ -97,13 +97,18 @@ pub fn sarif_result_counts(bytes: &[u8]) -> (usize, usize) {
 
 /// Ingests `bytes` from `source` (format detected unless given), then runs every stage the
 /// report caused, asserting none failed.
-pub async fn ingest_from(
-    pipeline: &TestPipeline,
+pub async fn ingest_from<T, N, C>(
+    pipeline: &Pipeline<SqliteStore, LocalQueue, T, N, C>,
     source: &str,
     format: Option<muster_core::Format>,
     event: Option<&str>,
     bytes: &[u8],
-) -> muster_core::IngestSummary {
+) -> muster_core::IngestSummary
+where
+    T: muster_core::ports::TicketSink,
+    N: muster_core::ports::ChatSink,
+    C: muster_core::ports::Clock,
+{
     let source = muster_core::SourceName::parse(source).expect("valid source name");
     let summary = pipeline
         .ingest(muster_core::IngestRequest {
