@@ -169,6 +169,7 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
         state: TicketState::Claimed,
         digest: None,
         updated_at: at("2026-11-01T10:00:00Z"),
+        acknowledged: None,
     };
     store.claim_ticket(&claim).await.unwrap();
     let again = store.claim_ticket(&claim).await.unwrap_err();
@@ -178,6 +179,11 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
         key: Some("OUTBOX-1".into()),
         state: TicketState::Open,
         digest: Some("abc".into()),
+        acknowledged: Some(muster_core::model::Acknowledgement {
+            by: "U024BE7LH".into(),
+            at: at("2026-11-02T10:00:00Z"),
+            until: at("2026-11-05T10:00:00Z"),
+        }),
         ..claim
     };
     store.save_ticket(&open).await.unwrap();

@@ -744,6 +744,28 @@ impl FindingStore for DynamoStore {
         Ok(findings)
     }
 
+    /// One key-range Query per shard of `open-by-due`: `open_sk <= "<deadline>#~"` reads only
+    /// what is due, however many findings are open.
+    async fn due_by(&self, deadline: chrono::DateTime<chrono::Utc>) -> Result<Vec<Finding>, StoreError> {
+        let upper = format!("{}#~", time_text(deadline));
+        let mut findings = Vec::new();
+        for shard in 0..OPEN_SHARDS {
+            let request = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression("open_pk = :pk AND open_sk <= :upper")
+                .expression_attribute_values(":pk", s(format!("OPEN#{shard}")))
+                .expression_attribute_values(":upper", s(&upper));
+            for item in self.query_pages(request).await? {
+                findings.push(decode_body::<Finding>(&item)?);
+            }
+        }
+        findings.sort_by_key(|f| (f.triage.as_ref().map(|t| t.due_at), f.fingerprint()));
+        Ok(findings)
+    }
+
     async fn group_findings(&self, group: &GroupKey) -> Result<Vec<Finding>, StoreError> {
         let items = self.query_index(GROUP_INDEX, "group_key", group.as_str()).await?;
         let mut findings = items

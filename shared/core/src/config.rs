@@ -30,6 +30,8 @@ pub struct Config {
     pub trackers: TrackersConfig,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub sweep: SweepConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             http: HttpSettings::default(),
             trackers: TrackersConfig::default(),
             notify: NotifyConfig::default(),
+            sweep: SweepConfig::default(),
         }
     }
 }
@@ -443,6 +446,35 @@ fn default_security_channel() -> String {
     "#security".into()
 }
 
+/// The SLA sweep's escalation ladder: due soon → the team's channel; breached → the team lead
+/// (first `escalation` entry of the team); breached for `long_breach_days` → the security lead
+/// (second entry, else `notify.security_channel`). Each rung speaks once per `nag_interval_hours`
+/// per recipient, in one batched message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    /// A group due within this many days is "due soon".
+    pub reminder_days: u32,
+    pub nag_interval_hours: u32,
+    pub long_breach_days: u32,
+    /// How long an acknowledgement silences a group's ladder.
+    pub ack_days: u32,
+    /// P1 messages are sent during a team's quiet hours.
+    pub p1_breaks_quiet_hours: bool,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            reminder_days: 2,
+            nag_interval_hours: 24,
+            long_breach_days: 7,
+            ack_days: 3,
+            p1_breaks_quiet_hours: true,
+        }
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -540,6 +572,12 @@ impl Config {
         }
         if scoring.next_upgrade_days == 0 {
             return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
+        }
+        let sweep = &self.sweep;
+        if sweep.nag_interval_hours == 0 || sweep.long_breach_days == 0 || sweep.ack_days == 0 {
+            return Err(invalid(
+                "sweep: nag_interval_hours, long_breach_days and ack_days must be at least 1".into(),
+            ));
         }
         if let Some(jira) = &self.trackers.jira {
             if !(jira.url.starts_with("https://") || jira.url.starts_with("http://")) {

@@ -921,6 +921,18 @@ pub struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Someone said they are on it: the escalation ladder is silent until `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// An acknowledgement (Slack button or `muster ack`) of a group's ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// The ladder re-arms after this instant if the group is still open.
+    pub until: DateTime<Utc>,
 }
 
 /// Findings that one change fixes, for one owner, with what the ticket needs to say.

@@ -79,6 +79,10 @@ pub trait FindingStore: Send + Sync {
 
     /// Every finding triaged into `group`, open or not.
     fn group_findings(&self, group: &GroupKey) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
+
+    /// Open, triaged findings due at or before `deadline`, earliest first: what the SLA sweep
+    /// reads, through the due-date index (never the whole table).
+    fn due_by(&self, deadline: DateTime<Utc>) -> impl Future<Output = Result<Vec<Finding>, StoreError>> + Send;
 }
 
 pub trait RunStore: Send + Sync {

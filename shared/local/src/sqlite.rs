@@ -110,6 +110,10 @@ CREATE TABLE epss (
     percentile  REAL NOT NULL
 );
 "#,
+    r#"
+-- A ticket's acknowledgement (JSON): silences the SLA escalation ladder until its end.
+ALTER TABLE tickets ADD COLUMN acknowledged TEXT;
+"#,
 ];
 
 /// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
@@ -301,6 +305,22 @@ impl FindingStore for SqliteStore {
         .await
     }
 
+    async fn due_by(&self, deadline: DateTime<Utc>) -> Result<Vec<Finding>, StoreError> {
+        let deadline = time_text(deadline);
+        self.call(move |conn| {
+            // Served by the partial index findings_open_due.
+            let mut statement = conn.prepare(
+                "SELECT body FROM findings WHERE is_open = 1 AND due_at IS NOT NULL AND due_at <= ?1 \
+                 ORDER BY due_at, fingerprint",
+            )?;
+            let bodies = statement
+                .query_map([deadline], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            bodies.iter().map(|body| decode_finding(body)).collect()
+        })
+        .await
+    }
+
     async fn list_findings(&self, filter: &FindingFilter) -> Result<Vec<Finding>, StoreError> {
         let mut clauses: Vec<&str> = Vec::new();
         let mut values: Vec<String> = Vec::new();
@@ -449,6 +469,7 @@ type TicketColumns = (
     String,
     Option<String>,
     String,
+    Option<String>,
 );
 
 fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
@@ -460,11 +481,18 @@ fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
         row.get(4)?,
         row.get(5)?,
         row.get(6)?,
+        row.get(7)?,
     ))
 }
 
-fn decode_ticket((group, tracker, key, url, state, digest, updated_at): TicketColumns) -> anyhow::Result<Ticket> {
+fn decode_ticket(
+    (group, tracker, key, url, state, digest, updated_at, acknowledged): TicketColumns,
+) -> anyhow::Result<Ticket> {
     Ok(Ticket {
+        acknowledged: acknowledged
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .context("stored acknowledgement is not JSON")?,
         group: GroupKey::parse(&group)?,
         tracker,
         key,
@@ -475,7 +503,16 @@ fn decode_ticket((group, tracker, key, url, state, digest, updated_at): TicketCo
     })
 }
 
-const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at";
+fn acknowledgement_json(ticket: &Ticket) -> Result<Option<String>, StoreError> {
+    ticket
+        .acknowledged
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Unknown(e.into()))
+}
+
+const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged";
 
 impl TicketStore for SqliteStore {
     async fn ticket(&self, group: &GroupKey) -> Result<Option<Ticket>, StoreError> {
@@ -495,10 +532,11 @@ impl TicketStore for SqliteStore {
 
     async fn claim_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
+        let acknowledged = acknowledgement_json(&ticket)?;
         let inserted = self
             .call(move |conn| {
                 let changed = conn.execute(
-                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_key) DO NOTHING"),
+                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (group_key) DO NOTHING"),
                     params![
                         ticket.group.as_str(),
                         ticket.tracker,
@@ -506,7 +544,8 @@ impl TicketStore for SqliteStore {
                         ticket.url,
                         ticket.state.as_str(),
                         ticket.digest,
-                        time_text(ticket.updated_at)
+                        time_text(ticket.updated_at),
+                        acknowledged
                     ],
                 )?;
                 Ok((changed == 1, ticket.group))
@@ -522,9 +561,10 @@ impl TicketStore for SqliteStore {
 
     async fn save_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
+        let acknowledged = acknowledgement_json(&ticket)?;
         self.call(move |conn| {
             conn.execute(
-                &format!("INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!("INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
                 params![
                     ticket.group.as_str(),
                     ticket.tracker,
@@ -532,7 +572,8 @@ impl TicketStore for SqliteStore {
                     ticket.url,
                     ticket.state.as_str(),
                     ticket.digest,
-                    time_text(ticket.updated_at)
+                    time_text(ticket.updated_at),
+                    acknowledged
                 ],
             )?;
             Ok(())

@@ -260,6 +260,7 @@ where
                 state: TicketState::Claimed,
                 digest: None,
                 updated_at: now,
+                acknowledged: None,
             };
             match store.claim_ticket(&claim).await {
                 Ok(()) => return open_ticket(store, sink, queue, claim, &draft, now, None).await,
