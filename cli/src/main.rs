@@ -95,9 +95,30 @@ enum Command {
     Serve(ServeArgs),
     /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
     Push(PushArgs),
+    /// SLA sweep: remind, then escalate, groups due soon or breached (one batched message per
+    /// recipient and rung; `serve` runs it hourly).
+    Sweep(SweepArgs),
+    /// Acknowledge a group: its reminders and escalations pause for `sweep.ack_days`.
+    Ack(AckArgs),
     /// Run failed pipeline messages (dead letters: tickets or messages a tracker or Slack
     /// refused) again, after fixing the cause; `--list` shows them with their last error.
     Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+struct SweepArgs {
+    /// Sweep as if it were this instant (RFC 3339), to test a policy or replay a day.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct AckArgs {
+    /// The group key (`muster groups --json` lists them).
+    group: String,
+    /// Who is on it (kept on the findings' timeline).
+    #[arg(long, default_value = "cli")]
+    by: String,
 }
 
 #[derive(Debug, Args)]
@@ -364,6 +385,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tickets => output::tickets(&pipeline.store.tickets().await?, json),
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
         Command::Retry(args) => retry(&pipeline, args, json).await,
+        Command::Sweep(args) => {
+            let now = match &args.now {
+                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .with_context(|| format!("--now {text:?}: expected an RFC 3339 time such as 2026-12-01T09:00:00Z"))?
+                    .to_utc(),
+                None => chrono::Utc::now(),
+            };
+            let report = pipeline.sweep(now).await?;
+            output::swept(&report, json)
+        }
+        Command::Ack(args) => {
+            let group = muster_core::GroupKey::parse(&args.group)?;
+            let ticket = pipeline.acknowledge(&group, &args.by).await?;
+            output::tickets(&[ticket], json)
+        }
         Command::Serve(args) => serve(pipeline, config, args).await,
         Command::Push(_) => unreachable!("push returned above"),
     }
@@ -719,7 +755,8 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
         let pipeline = Arc::clone(&pipeline);
         tokio::spawn(async move { pipeline.queue.run(&pipeline).await })
     };
-    // Scheduled work of the embedded default: expired risk acceptances reopen hourly.
+    // Scheduled work of the embedded default, hourly: expired risk acceptances reopen, and the
+    // SLA sweep reminds and escalates.
     let schedule = {
         let pipeline = Arc::clone(&pipeline);
         tokio::spawn(async move {
@@ -730,6 +767,10 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
                     Ok(0) => {}
                     Ok(expired) => tracing::info!(expired, "risk acceptances expired; findings reopened"),
                     Err(error) => tracing::warn!(%error, "reviewing risk acceptances failed; next hour retries"),
+                }
+                match pipeline.sweep(chrono::Utc::now()).await {
+                    Ok(report) => tracing::info!(?report, "SLA sweep"),
+                    Err(error) => tracing::warn!(%error, "SLA sweep failed; next hour retries"),
                 }
             }
         })

@@ -177,6 +177,16 @@ pub fn tickets(tickets: &[Ticket], json: bool) -> anyhow::Result<()> {
     print_table(&["TICKET", "STATE", "TRACKER", "GROUP"], &rows, 100)
 }
 
+pub fn swept(report: &muster_core::services::sweep::SweepReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(report);
+    }
+    emit(&format!(
+        "swept: {} due soon, {} breached, {} long breached; {} acknowledged, {} held for quiet hours; {} messages\n",
+        report.due_soon, report.breached, report.long_breached, report.acknowledged, report.quiet, report.messages
+    ))
+}
+
 pub fn dead_letters(letters: &[DeadLetter], json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&letters);

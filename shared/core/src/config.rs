@@ -447,9 +447,9 @@ fn default_security_channel() -> String {
 }
 
 /// The SLA sweep's escalation ladder: due soon → the team's channel; breached → the team lead
-/// (first `escalation` entry of the team); breached for `long_breach_days` → the security lead
-/// (second entry, else `notify.security_channel`). Each rung speaks once per `nag_interval_hours`
-/// per recipient, in one batched message.
+/// (second `escalation` entry of the team, after the owner); breached for `long_breach_days` →
+/// the security lead (third entry, else `notify.security_channel`). Each rung speaks once per
+/// `nag_interval_hours` per recipient, in one batched message.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SweepConfig {

@@ -100,7 +100,8 @@ pub struct Team {
     pub tracker: Option<Tracker>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_channel: Option<String>,
-    /// Slack user ids, first rung first: owner → team lead → security lead.
+    /// Slack user ids (or channels), first rung first: owner → team lead → security lead. The
+    /// SLA sweep sends breaches to the second and long breaches to the third.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalation: Vec<String>,
     /// IANA name, e.g. `Europe/Berlin`; UTC when absent.

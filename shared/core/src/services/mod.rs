@@ -8,6 +8,7 @@ pub mod context;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
+pub mod sweep;
 pub mod ticket;
 pub mod tracker_sync;
 pub mod triage;

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use super::PipelineError;
 use super::ingest::{IngestRequest, IngestSummary, ingest};
 use super::notify::notify;
+use super::sweep::{SweepReport, acknowledge, sweep};
 use super::ticket::sync_ticket;
 use super::tracker_sync::{TrackerEvent, TrackerOutcome, apply_tracker_event};
 use super::triage::triage;
 use crate::config::Config;
 use crate::messages::Message;
+use crate::model::{GroupKey, Ticket};
 use crate::ports::{ChatSink, Clock, Queue, Store, TicketSink};
 
 /// The ports one deployment runs with.
@@ -49,6 +51,16 @@ where
                 notify(&self.store, &self.chat, channel, group, *event, *at).await
             }
         }
+    }
+
+    /// One SLA sweep at `now` (`muster sweep`, the hourly schedule).
+    pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<SweepReport, PipelineError> {
+        sweep(&self.store, &self.chat, &self.config, now).await
+    }
+
+    /// Silences a group's escalation ladder for `sweep.ack_days` (Slack button, `muster ack`).
+    pub async fn acknowledge(&self, group: &GroupKey, by: &str) -> Result<Ticket, PipelineError> {
+        acknowledge(&self.store, &self.config, group, by, self.clock.now()).await
     }
 
     /// Applies what a person did to a ticket in its tracker (`POST /trackers/{tracker}`).

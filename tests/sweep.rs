@@ -1,0 +1,251 @@
+//! The SLA sweep over real reports for three teams: reminders before the due date, escalation
+//! to the team lead on breach and to the security lead a week later — one batched message per
+//! recipient and rung, never twice in the nag interval, never inside a team's quiet hours, and
+//! silent for acknowledged groups.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use muster_core::model::RemediationGroup;
+use muster_core::ownership::parse_owners_yaml;
+use muster_core::ports::{FindingFilter, FindingStore, OutboxStore};
+use muster_core::services::context::import_ownership;
+use muster_core::services::ticket::open_groups;
+use muster_tests::{TestPipeline, ingest_from, pipeline_at, sample};
+
+const OWNERS: &str = r##"
+default_team: security-triage
+teams:
+  - id: payments
+    slack_channel: "#payments"
+    escalation: [U0PAYOWNER, U0PAYLEAD, U0SECLEAD]
+    timezone: Europe/Berlin
+    quiet_hours: { start: "20:00", end: "08:00" }
+  - id: platform
+    slack_channel: "#platform"
+    escalation: [U0PLATOWNER, U0PLATLEAD]
+    timezone: America/New_York
+    quiet_hours: { start: "21:00", end: "07:30" }
+  - id: web
+    slack_channel: "#web"
+    timezone: UTC
+  - id: security-triage
+rules:
+  - team: payments
+    asset_glob: "testdata/fixtures/images/alpine-310*"
+  - team: platform
+    asset: ci
+  - team: web
+    asset_glob: "testdata/fixtures/images/centos-7*"
+"##;
+
+/// Three teams' reports ingested on 2026-11-01; `None` without the samples.
+async fn three_teams() -> Option<(TestPipeline, Vec<RemediationGroup>)> {
+    let reports = [
+        ("ci", sample("sarif/codeql_codeQL-output.sarif")?),
+        ("images", sample("trivy/trivy_alpine-310.json")?),
+        ("centos", sample("trivy/trivy_centos-7.json")?),
+    ];
+    let pipeline = pipeline_at("2026-11-01T10:00:00Z");
+    let owners = parse_owners_yaml(OWNERS, "owners.yaml").unwrap();
+    import_ownership(&pipeline.store, &pipeline.queue, owners)
+        .await
+        .unwrap();
+    for (source, bytes) in &reports {
+        ingest_from(&pipeline, source, None, None, bytes).await;
+    }
+    let open = pipeline
+        .store
+        .list_findings(&FindingFilter {
+            open_only: true,
+            ..FindingFilter::default()
+        })
+        .await
+        .unwrap();
+    let groups = open_groups(&open);
+    for team in ["payments", "platform", "web"] {
+        assert!(groups.iter().any(|g| g.owner.as_str() == team), "{team} owns a group");
+    }
+    Some((pipeline, groups))
+}
+
+/// (recipient, rung) → number of group lines, as the outbox recorded the sweep's messages.
+async fn sweep_messages(pipeline: &TestPipeline) -> BTreeMap<(String, String), usize> {
+    let mut seen = BTreeMap::new();
+    for entry in pipeline.store.outbox().await.unwrap() {
+        let Some(key) = entry.dedupe_key.strip_prefix("chat:sweep:") else {
+            continue;
+        };
+        let rung = key.split(':').next().unwrap().to_owned();
+        let lines = entry.payload["text"].as_str().unwrap().lines().count() - 1;
+        let previous = seen.insert((entry.target.clone(), rung), lines);
+        assert!(previous.is_none(), "one message per recipient and rung: {entry:?}");
+    }
+    seen
+}
+
+/// What the ladder should say at `now`, computed from the groups and the owners file above.
+fn expected(groups: &[RemediationGroup], now: DateTime<Utc>, quiet: &[&str]) -> BTreeMap<(String, String), usize> {
+    let mut expected = BTreeMap::new();
+    for group in groups {
+        let team = group.owner.as_str();
+        if quiet.contains(&team) || team == "security-triage" {
+            continue;
+        }
+        let (rung, recipient) = if group.due_at > now + Duration::days(2) {
+            continue;
+        } else if group.due_at > now {
+            ("due_soon", format!("#{team}"))
+        } else if now - group.due_at >= Duration::days(7) {
+            let lead = match team {
+                "payments" => "U0SECLEAD".to_owned(),
+                _ => "#security".to_owned(),
+            };
+            ("long_breached", lead)
+        } else {
+            let lead = match team {
+                "payments" => "U0PAYLEAD".to_owned(),
+                "platform" => "U0PLATLEAD".to_owned(),
+                _ => "#web".to_owned(),
+            };
+            ("breached", lead)
+        };
+        *expected.entry((recipient, rung.to_owned())).or_default() += 1;
+    }
+    expected
+}
+
+async fn sweep_twice(pipeline: &TestPipeline, now: DateTime<Utc>) {
+    let first = pipeline.sweep(now).await.unwrap();
+    let second = pipeline.sweep(now).await.unwrap();
+    assert_eq!(first, second, "a sweep at the same instant decides the same");
+}
+
+#[tokio::test]
+async fn reminders_then_escalation_batched_per_recipient_and_rung() {
+    let Some((pipeline, groups)) = three_teams().await else {
+        return;
+    };
+    // The first due date among the three teams' groups (those of the default team are not
+    // asserted: it has no channel in this file).
+    let first_due = groups
+        .iter()
+        .filter(|g| g.owner.as_str() != "security-triage")
+        .map(|g| g.due_at)
+        .min()
+        .unwrap();
+    // 14:00 UTC: 15:00 in Berlin, 09:00 in New York — nobody's quiet hours.
+    let at_14 = |day: DateTime<Utc>| day.date_naive().and_hms_opt(14, 0, 0).unwrap().and_utc();
+
+    // Day 0: nothing is due within the reminder window.
+    let day0 = "2026-11-01T14:00:00Z".parse().unwrap();
+    sweep_twice(&pipeline, day0).await;
+    assert_eq!(sweep_messages(&pipeline).await, BTreeMap::new());
+
+    // T-2: the owners' channels hear what is due soon, once each.
+    let reminder = at_14(first_due - Duration::days(2));
+    sweep_twice(&pipeline, reminder).await;
+    let after_reminder = sweep_messages(&pipeline).await;
+    let want = expected(&groups, reminder, &[]);
+    assert!(!want.is_empty());
+    assert_eq!(after_reminder, want);
+
+    // Breach day: the team leads hear about the breaches.
+    let breach = at_14(first_due + Duration::days(1));
+    sweep_twice(&pipeline, breach).await;
+    let mut want_all = want.clone();
+    want_all.extend(expected(&groups, breach, &[]));
+    assert_eq!(sweep_messages(&pipeline).await, want_all);
+    assert!(want_all.keys().any(|(_, rung)| rung == "breached"));
+
+    // Breach + 7: the security lead hears about the long breaches.
+    let long = at_14(first_due + Duration::days(8));
+    sweep_twice(&pipeline, long).await;
+    want_all.extend(expected(&groups, long, &[]));
+    assert_eq!(sweep_messages(&pipeline).await, want_all);
+    assert!(want_all.keys().any(|(_, rung)| rung == "long_breached"));
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_messages_until_the_window_opens() {
+    let Some((pipeline, groups)) = three_teams().await else {
+        return;
+    };
+    let first_due = groups.iter().map(|g| g.due_at).min().unwrap();
+    let breach_day = first_due.date_naive() + chrono::Days::new(1);
+
+    // 21:00 UTC is 22:00 in Berlin (payments is quiet), 16:00 in New York, 21:00 in UTC.
+    let night = breach_day.and_hms_opt(21, 0, 0).unwrap().and_utc();
+    let report = pipeline.sweep(night).await.unwrap();
+    let payments_groups = expected(&groups, night, &[])
+        .iter()
+        .filter(|((recipient, _), _)| recipient.starts_with("U0PAY") || recipient == "#payments")
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    assert!(payments_groups > 0, "payments has breached groups that night");
+    assert_eq!(report.quiet, payments_groups);
+    assert_eq!(sweep_messages(&pipeline).await, expected(&groups, night, &["payments"]));
+
+    // 07:00 UTC next day is 08:00 in Berlin: the window opened, payments hears it now.
+    let morning = (breach_day + chrono::Days::new(1))
+        .and_hms_opt(7, 0, 0)
+        .unwrap()
+        .and_utc();
+    pipeline.sweep(morning).await.unwrap();
+    let told_lead = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.target == "U0PAYLEAD" && e.dedupe_key.starts_with("chat:sweep:breached:"))
+        .count();
+    assert_eq!(told_lead, 1);
+}
+
+#[tokio::test]
+async fn an_acknowledged_group_stops_escalating_until_the_acknowledgement_ends() {
+    let Some((pipeline, groups)) = three_teams().await else {
+        return;
+    };
+    let web: Vec<&RemediationGroup> = groups.iter().filter(|g| g.owner.as_str() == "web").collect();
+    let first_due = web.iter().map(|g| g.due_at).min().unwrap();
+    for group in &web {
+        pipeline.acknowledge(&group.key, "U0WEBDEV").await.unwrap();
+    }
+    let acked = pipeline.store.group_findings(&web[0].key).await.unwrap();
+    assert!(
+        acked
+            .iter()
+            .any(|f| f.timeline.iter().any(|t| t.event == "acknowledged"))
+    );
+
+    // Acknowledged on 2026-11-01 for 3 days: a sweep on day 2 is silent for web...
+    let report = pipeline.sweep("2026-11-03T14:00:00Z".parse().unwrap()).await.unwrap();
+    assert_eq!(
+        report.acknowledged, 0,
+        "nothing of web is due yet, so nothing to silence"
+    );
+    // ...and after the acknowledgement ended, the breach is told again.
+    let breach = first_due + Duration::hours(4);
+    let report = pipeline.sweep(breach).await.unwrap();
+    assert_eq!(report.acknowledged, 0);
+    assert!(
+        sweep_messages(&pipeline)
+            .await
+            .contains_key(&("#web".to_owned(), "breached".to_owned()))
+    );
+
+    // Acknowledging at the breach silences the next sweeps for ack_days.
+    let mut later = pipeline;
+    later.clock = muster_core::ports::FixedClock(breach);
+    for group in &web {
+        later.acknowledge(&group.key, "U0WEBDEV").await.unwrap();
+    }
+    let next_day = breach + Duration::days(1);
+    let report = later.sweep(next_day).await.unwrap();
+    assert_eq!(
+        report.acknowledged,
+        web.iter().filter(|g| g.due_at <= next_day + Duration::days(2)).count()
+    );
+}
