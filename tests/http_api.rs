@@ -20,6 +20,7 @@ fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
             body_limit,
             secrets: Default::default(),
             tracker_secrets: Default::default(),
+            slack_signing_secret: None,
         },
     )
 }
@@ -383,6 +384,7 @@ fn app_with_secret(pipeline: &Arc<TestPipeline>, name: &str, format: &str, secre
                 .into_iter()
                 .collect(),
             tracker_secrets: Default::default(),
+            slack_signing_secret: None,
         },
     )
 }

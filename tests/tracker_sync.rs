@@ -1,6 +1,7 @@
-//! Sync back from trackers: a person closes or reopens a muster ticket in GitHub or Jira, the
-//! webhook reaches `POST /trackers/{tracker}`, and muster reopens, flags, or turns a won't-fix
-//! into a risk acceptance request. Real SQLite, the real router, real-format signed deliveries.
+//! What people do outside muster comes back in: a ticket closed or reopened in GitHub or Jira
+//! (`POST /trackers/{tracker}`: reopen, flag, or turn a won't-fix into a risk acceptance
+//! request), and a button clicked in Slack (`POST /slack/actions`). Real SQLite, the real
+//! router, real-format signed deliveries.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use tower::ServiceExt as _;
 
 const GITHUB_SECRET: &str = "gh-hook-secret";
 const JIRA_SECRET: &str = "jira-hook-secret";
+const SLACK_SECRET: &str = "slack-signing-secret";
 
 fn config(policy: &str) -> Config {
     Config::from_toml(
@@ -59,6 +61,7 @@ fn app(pipeline: &Arc<TestPipeline>) -> axum::Router {
             ]
             .into_iter()
             .collect(),
+            slack_signing_secret: Some(Secret::new(SLACK_SECRET)),
         },
     )
 }
@@ -307,5 +310,127 @@ async fn a_signed_jira_status_change_reaches_the_ticket() {
     assert_eq!(
         pipeline.store.ticket(&group).await.unwrap().unwrap().state,
         TicketState::ClosedInTracker
+    );
+}
+
+/// A Slack `block_actions` click on a muster alert, as Slack posts it (form-encoded payload).
+fn slack_click(action_id: &str, group: &GroupKey) -> Vec<u8> {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": "U0DEV", "username": "dev", "team_id": "T0" },
+        "actions": [ { "action_id": action_id, "block_id": "muster_alert", "value": group.as_str(), "type": "button" } ],
+        "channel": { "id": "C0PAY", "name": "payments" },
+        "message": { "ts": "1764000000.000100", "type": "message" },
+        "response_url": "https://hooks.slack.com/actions/T0/1/x"
+    });
+    let mut form = String::from("payload=");
+    for byte in payload.to_string().bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            form.push(byte as char);
+        } else {
+            form.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    form.into_bytes()
+}
+
+async fn click(pipeline: &Arc<TestPipeline>, body: Vec<u8>, timestamp: i64) -> (StatusCode, serde_json::Value) {
+    let signature = muster_slack::sign_request(SLACK_SECRET.as_bytes(), timestamp, &body);
+    let headers = [
+        ("x-slack-request-timestamp", timestamp.to_string()),
+        ("x-slack-signature", signature),
+    ];
+    post_form(app(pipeline), "/slack/actions", &headers, body).await
+}
+
+async fn post_form(
+    app: axum::Router,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = app.oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("JSON body: {bytes:?}")),
+    )
+}
+
+#[tokio::test]
+async fn slack_buttons_acknowledge_request_acceptance_and_are_refused_when_forged_or_replayed() {
+    let Some((pipeline, group)) = ticketed("reopen").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+    let now = chrono::Utc::now().timestamp();
+
+    // Acknowledge: the ticket records who and until when, the findings' timeline says so.
+    let (status, body) = click(&pipeline, slack_click("ack", &group), now).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["text"].as_str().unwrap().contains("Acknowledged by <@U0DEV>"),
+        "{body}"
+    );
+    let ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    assert_eq!(ticket.acknowledged.as_ref().map(|a| a.by.as_str()), Some("<@U0DEV>"));
+    let members = pipeline.store.group_findings(&group).await.unwrap();
+    assert!(
+        members
+            .iter()
+            .all(|f| f.timeline.iter().any(|t| t.event == "acknowledged"))
+    );
+
+    // Request risk acceptance: the security leads hear it; the findings stay open.
+    let (status, _) = click(&pipeline, slack_click("accept_request", &group), now).await;
+    assert_eq!(status, StatusCode::OK);
+    let drained = pipeline.queue.drain(pipeline.as_ref(), |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0);
+    let outbox = pipeline.store.outbox().await.unwrap();
+    assert!(outbox.iter().any(|e| {
+        e.target == "#security"
+            && e.payload["text"]
+                .as_str()
+                .unwrap()
+                .contains("Risk acceptance requested")
+    }));
+    assert!(
+        pipeline
+            .store
+            .group_findings(&group)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| f.status.is_open())
+    );
+
+    // Forged, replayed (older than five minutes) and unknown actions change nothing.
+    let body = slack_click("snooze", &group);
+    let forged = muster_slack::sign_request(b"not-the-secret", now, &body);
+    let headers = [
+        ("x-slack-request-timestamp", now.to_string()),
+        ("x-slack-signature", forged),
+    ];
+    let (status, answer) = post_form(app(&pipeline), "/slack/actions", &headers, body.clone()).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("signature_mismatch"))
+    );
+    let (status, answer) = click(&pipeline, body, now - 600).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let (status, answer) = click(&pipeline, slack_click("delete_everything", &group), now).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_action"))
+    );
+    let after = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    assert_eq!(
+        after.acknowledged, ticket.acknowledged,
+        "a refused click changes nothing"
     );
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub notify: NotifyConfig,
     #[serde(default)]
     pub sweep: SweepConfig,
+    /// Slack; without it chat messages are recorded in the outbox.
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             trackers: TrackersConfig::default(),
             notify: NotifyConfig::default(),
             sweep: SweepConfig::default(),
+            slack: None,
         }
     }
 }
@@ -425,6 +429,23 @@ fn default_github_api() -> String {
     "https://api.github.com".into()
 }
 
+/// A Slack app: bot token for posting, signing secret for its buttons (`POST /slack/actions`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Environment variable holding the bot token (`xoxb-…`).
+    pub token_env: String,
+    /// Environment variable holding the app's signing secret; without it buttons are refused.
+    #[serde(default)]
+    pub signing_secret_env: Option<String>,
+    #[serde(default = "default_slack_api")]
+    pub api_url: String,
+}
+
+fn default_slack_api() -> String {
+    "https://slack.com/api/".into()
+}
+
 /// Who hears about what beyond the owning team.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -461,6 +482,8 @@ pub struct SweepConfig {
     pub ack_days: u32,
     /// P1 messages are sent during a team's quiet hours.
     pub p1_breaks_quiet_hours: bool,
+    /// How long the Snooze button silences a group (at most a week).
+    pub snooze_hours: u32,
 }
 
 impl Default for SweepConfig {
@@ -471,6 +494,7 @@ impl Default for SweepConfig {
             long_breach_days: 7,
             ack_days: 3,
             p1_breaks_quiet_hours: true,
+            snooze_hours: 24,
         }
     }
 }
@@ -574,6 +598,12 @@ impl Config {
             return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
         }
         let sweep = &self.sweep;
+        if !(1..=168).contains(&sweep.snooze_hours) {
+            return Err(invalid(format!(
+                "sweep.snooze_hours must be between 1 and 168 (a week), not {}",
+                sweep.snooze_hours
+            )));
+        }
         if sweep.nag_interval_hours == 0 || sweep.long_breach_days == 0 || sweep.ack_days == 0 {
             return Err(invalid(
                 "sweep: nag_interval_hours, long_breach_days and ack_days must be at least 1".into(),

@@ -337,6 +337,13 @@ pub struct ChatMessage {
 
 pub trait ChatSink: Send + Sync {
     fn post(&self, message: &ChatMessage) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Replaces a posted message (`channel` id and `ts` from the chat service) with `text`, so
+    /// a button's message shows what was done. Sinks without posted messages ignore it.
+    fn replace(&self, channel: &str, ts: &str, text: &str) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let _ = (channel, ts, text);
+        async { Ok(()) }
+    }
 }
 
 #[cfg(test)]

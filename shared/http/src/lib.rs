@@ -19,8 +19,10 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use muster_core::GroupKey;
 use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
 use muster_core::services::Pipeline;
+use muster_core::services::chat_actions::ChatActionKind;
 use muster_core::services::tracker_sync::{self, TrackerEvent, TrackerOutcome};
 use muster_core::{Config, Format, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
@@ -40,6 +42,15 @@ pub trait Ingestor: Send + Sync + 'static {
     /// Applies a tracker webhook (a person closed or reopened a ticket).
     fn tracker_event(&self, event: &TrackerEvent)
     -> impl Future<Output = Result<TrackerOutcome, PipelineError>> + Send;
+
+    /// Applies a chat button and replaces its message (channel id, ts) with the outcome.
+    fn chat_action(
+        &self,
+        action: ChatActionKind,
+        group: &GroupKey,
+        user: &str,
+        message: (&str, &str),
+    ) -> impl Future<Output = Result<String, PipelineError>> + Send;
 }
 
 impl<S, Q, T, N, C> Ingestor for Pipeline<S, Q, T, N, C>
@@ -60,6 +71,21 @@ where
     ) -> impl Future<Output = Result<TrackerOutcome, PipelineError>> + Send {
         Pipeline::tracker_event(self, event)
     }
+
+    async fn chat_action(
+        &self,
+        action: ChatActionKind,
+        group: &GroupKey,
+        user: &str,
+        (channel, ts): (&str, &str),
+    ) -> Result<String, PipelineError> {
+        let outcome = Pipeline::chat_action(self, action, group, user).await?;
+        // The action is recorded; a message that cannot be updated only looks stale.
+        if let Err(error) = self.chat.replace(channel, ts, &outcome).await {
+            tracing::warn!(%error, %group, "cannot update the chat message");
+        }
+        Ok(outcome)
+    }
 }
 
 /// Router settings.
@@ -73,6 +99,8 @@ pub struct HttpConfig {
     /// Webhook secrets of the trackers (`github`, `jira`); a tracker without one has no
     /// `POST /trackers/{tracker}` endpoint.
     pub tracker_secrets: HashMap<String, Secret>,
+    /// The Slack app's signing secret; without it `POST /slack/actions` answers 404.
+    pub slack_signing_secret: Option<Secret>,
 }
 
 /// A source names a secret variable that is not set: refuse to start rather than accept
@@ -122,11 +150,24 @@ impl HttpConfig {
                 })?;
             tracker_secrets.insert(tracker.to_owned(), Secret::new(value));
         }
+        let slack_signing_secret = match config.slack.as_ref().and_then(|s| s.signing_secret_env.as_ref()) {
+            None => None,
+            Some(variable) => Some(Secret::new(
+                std::env::var(variable)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| MissingSecret {
+                        source_name: "slack".into(),
+                        variable: variable.clone(),
+                    })?,
+            )),
+        };
         Ok(Self {
             config,
             body_limit,
             secrets,
             tracker_secrets,
+            slack_signing_secret,
         })
     }
 }
@@ -154,6 +195,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
     ("POST", "/webhooks/{source}"),
     ("POST", "/trackers/{tracker}"),
+    ("POST", "/slack/actions"),
 ];
 
 /// Builds the API router over an ingestor.
@@ -164,6 +206,7 @@ pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook::<I>))
         .route("/trackers/{tracker}", post(tracker_webhook::<I>))
+        .route("/slack/actions", post(slack_action::<I>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -356,6 +399,60 @@ async fn tracker_webhook<I: Ingestor>(
     let outcome = state.ingestor.tracker_event(&event).await?;
     tracing::info!(tracker = %event.tracker, ticket = %event.key, group = %event.group, outcome = outcome.outcome, "tracker event");
     Ok((StatusCode::OK, Json(outcome)))
+}
+
+/// `POST /slack/actions`: a click on one of muster's alert buttons, signed by Slack (v0
+/// scheme, five-minute replay window). Slack wants an answer within 3 seconds; the action is a
+/// few store writes.
+async fn slack_action<I: Ingestor>(
+    State(state): State<AppState<I>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let secret = state.http.slack_signing_secret.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "slack_not_configured",
+            "set slack.signing_secret_env in muster.toml to receive Slack button clicks",
+        )
+    })?;
+    let body = body.map_err(|rejection| ApiError::new(rejection.status(), "unreadable_body", rejection.body_text()))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    muster_slack::verify_request(
+        secret.bytes(),
+        header(muster_slack::verify::TIMESTAMP_HEADER),
+        header(muster_slack::verify::SIGNATURE_HEADER),
+        &body,
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let action = muster_slack::parse_action(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_action", e.to_string()))?;
+    let kind = ChatActionKind::parse(&action.action_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_action",
+            format!(
+                "action {:?} is not one of ack, snooze, accept_request, not_mine",
+                action.action_id
+            ),
+        )
+    })?;
+    let group = GroupKey::parse(&action.value)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_action", format!("button value: {e}")))?;
+    let user = format!("<@{}>", action.user_id);
+    let outcome = match state
+        .ingestor
+        .chat_action(kind, &group, &user, (&action.channel, &action.message_ts))
+        .await
+    {
+        Ok(outcome) => outcome,
+        // A refusal (no ticket, nothing open) is an answer for the clicker, not a server error.
+        Err(PipelineError::Rejected(why)) => return Err(ApiError::new(StatusCode::CONFLICT, "action_refused", why)),
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(%group, action = action.action_id, "chat action");
+    Ok(Json(json!({ "text": outcome })))
 }
 
 /// Reports are JSON (or JSON Lines); a form upload or an HTML/XML body is a client mistake that

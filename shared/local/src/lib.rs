@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use muster_core::Config;
-use muster_core::outbox::{OutboxChat, OutboxTickets};
+use muster_core::outbox::OutboxTickets;
 use muster_core::ports::SystemClock;
 use muster_core::services::Pipeline;
 use muster_trackers::TrackerRouter;
@@ -18,11 +18,13 @@ pub use queue::{DrainReport, LocalQueue, RetryPolicy};
 pub use sqlite::SqliteStore;
 
 /// The pipeline as `muster` runs it by default.
-pub type EmbeddedPipeline =
-    Pipeline<SqliteStore, LocalQueue, Tickets<SqliteStore>, OutboxChat<SqliteStore>, SystemClock>;
+pub type EmbeddedPipeline = Pipeline<SqliteStore, LocalQueue, Tickets<SqliteStore>, Chat<SqliteStore>, SystemClock>;
 
 /// Tickets go to the team's configured tracker, else to the outbox.
 pub type Tickets<S> = TrackerRouter<OutboxTickets<S>>;
+
+/// Chat goes to Slack when `[slack]` is configured, else to the outbox.
+pub type Chat<S> = muster_slack::SlackOrOutbox<S>;
 
 /// Opens the database at `db` and wires the embedded pipeline over it. Tracker tokens are read
 /// from the environment here, once.
@@ -33,9 +35,10 @@ pub fn embedded(db: &Path, config: Arc<Config>) -> anyhow::Result<EmbeddedPipeli
         |name| std::env::var(name).ok(),
         OutboxTickets(store.clone()),
     )?;
+    let chat = muster_slack::from_config(config.slack.as_ref(), |name| std::env::var(name).ok(), store.clone())?;
     Ok(Pipeline {
         tickets,
-        chat: OutboxChat(store.clone()),
+        chat,
         store,
         queue: LocalQueue::default(),
         clock: SystemClock,

@@ -84,6 +84,10 @@ pub enum SlackSetupError {
     Insecure(String),
     #[error("no TLS root certificates: {0} (install the ca-certificates package)")]
     Tls(String),
+    /// `[slack]` is configured but its token variable is unset: refuse to start rather than
+    /// silently keep chat in the outbox.
+    #[error("slack takes its bot token from ${0}, which is not set")]
+    MissingToken(String),
 }
 
 /// Where a posted message lives, so a button action can update it later.

@@ -7,9 +7,11 @@
 pub mod action;
 pub mod blocks;
 pub mod chat;
+pub mod router;
 pub mod verify;
 
 pub use action::{SlackAction, SlackActionError, parse_action};
 pub use blocks::{AlertView, alert_blocks, digest_blocks};
 pub use chat::{PostedMessage, SLACK_API_URL, SlackChat, SlackSettings, SlackSetupError};
-pub use verify::{SlackSignatureError, verify_request};
+pub use router::{SlackOrOutbox, from_config};
+pub use verify::{SlackSignatureError, sign_request, verify_request};

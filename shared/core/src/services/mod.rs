@@ -4,6 +4,7 @@
 //! Stages never call each other directly; they hand ids to the next stage through the `Queue`.
 
 pub mod alerts;
+pub mod chat_actions;
 pub mod context;
 pub mod ingest;
 pub mod notify;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::PipelineError;
+use super::chat_actions::{ChatActionKind, chat_action};
 use super::ingest::{IngestRequest, IngestSummary, ingest};
 use super::notify::notify;
 use super::sweep::{SweepReport, acknowledge, sweep};
@@ -61,6 +62,25 @@ where
     /// Silences a group's escalation ladder for `sweep.ack_days` (Slack button, `muster ack`).
     pub async fn acknowledge(&self, group: &GroupKey, by: &str) -> Result<Ticket, PipelineError> {
         acknowledge(&self.store, &self.config, group, by, self.clock.now()).await
+    }
+
+    /// A chat button clicked by `user` on a group's alert; returns the message's new text.
+    pub async fn chat_action(
+        &self,
+        kind: ChatActionKind,
+        group: &GroupKey,
+        user: &str,
+    ) -> Result<String, PipelineError> {
+        let action = (kind, group, user);
+        chat_action(
+            &self.store,
+            &self.queue,
+            &self.chat,
+            &self.config,
+            action,
+            self.clock.now(),
+        )
+        .await
     }
 
     /// Applies what a person did to a ticket in its tracker (`POST /trackers/{tracker}`).

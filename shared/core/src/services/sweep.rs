@@ -156,11 +156,40 @@ pub async fn acknowledge<S>(
 where
     S: FindingStore + TicketStore,
 {
+    let until = now + Duration::days(i64::from(config.sweep.ack_days));
+    silence(store, group, by, now, until, "acknowledged").await
+}
+
+/// The Snooze button: like an acknowledgement, for `sweep.snooze_hours` (bounded to a week).
+pub async fn snooze<S>(
+    store: &S,
+    config: &Config,
+    group: &GroupKey,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Ticket, PipelineError>
+where
+    S: FindingStore + TicketStore,
+{
+    let until = now + Duration::hours(i64::from(config.sweep.snooze_hours.min(168)));
+    silence(store, group, by, now, until, "snoozed").await
+}
+
+async fn silence<S>(
+    store: &S,
+    group: &GroupKey,
+    by: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    event: &str,
+) -> Result<Ticket, PipelineError>
+where
+    S: FindingStore + TicketStore,
+{
     let mut ticket = store
         .ticket(group)
         .await?
         .ok_or_else(|| PipelineError::Rejected(format!("group {group} has no ticket; `muster groups` lists them")))?;
-    let until = now + Duration::days(i64::from(config.sweep.ack_days));
     ticket.acknowledged = Some(Acknowledgement {
         by: by.to_owned(),
         at: now,
@@ -176,9 +205,9 @@ where
     for finding in &mut members {
         finding.push_timeline(
             now,
-            "acknowledged",
+            event,
             format!(
-                "acknowledged by {by}; reminders paused until {}",
+                "{event} by {by}; reminders paused until {}",
                 until.format("%Y-%m-%d %H:%M UTC")
             ),
         );
