@@ -674,6 +674,24 @@ mod tests {
     }
 
     #[test]
+    fn every_toml_example_in_the_readme_is_a_valid_config() {
+        let readme = include_str!("../../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap())
+            .collect();
+        assert!(blocks.len() >= 2, "the README shows tracker and Slack configuration");
+        for block in blocks {
+            let config = Config::from_toml(block, "README.md").unwrap_or_else(|e| panic!("{e}\n{block}"));
+            if let Some(jira) = &config.trackers.jira {
+                assert_eq!(jira.priorities[&Tier::P1], "Highest");
+                assert!(jira.fields.contains_key("customfield_10010"));
+            }
+        }
+    }
+
+    #[test]
     fn example_file_parses_and_shows_the_defaults() {
         let example = Config::from_toml(include_str!("../../../infra/muster.toml"), "infra/muster.toml").unwrap();
         let defaults = ScoringConfig::default();
