@@ -14,16 +14,23 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use muster_core::config::{Config, ConfigError};
 use muster_core::messages::Message;
-use muster_core::outbox::{OutboxChat, OutboxTickets};
+use muster_core::outbox::OutboxTickets;
+use muster_slack::SlackOrOutbox;
+use muster_trackers::TrackerRouter;
 use muster_core::ports::{ChatSink, Clock, Queue, Store, SystemClock, TicketSink};
 use muster_core::services::Pipeline;
 
 use crate::{DynamoStore, QueueUrls, SqsQueue};
 
-/// The pipeline every SQS function runs: DynamoDB, SQS, the outbox as ticket and chat sinks,
-/// the wall clock.
-pub type AwsPipeline =
-    Pipeline<DynamoStore, SqsQueue, OutboxTickets<DynamoStore>, OutboxChat<DynamoStore>, SystemClock>;
+/// The pipeline every function runs: DynamoDB, SQS, the trackers and Slack `[trackers]` and
+/// `[slack]` configure (the outbox otherwise), the wall clock.
+pub type AwsPipeline = Pipeline<
+    DynamoStore,
+    SqsQueue,
+    TrackerRouter<OutboxTickets<DynamoStore>>,
+    SlackOrOutbox<DynamoStore>,
+    SystemClock,
+>;
 
 /// DynamoDB table name.
 pub const ENV_TABLE: &str = "MUSTER_TABLE";
@@ -31,6 +38,9 @@ pub const ENV_TABLE: &str = "MUSTER_TABLE";
 pub const ENV_TRIAGE_QUEUE_URL: &str = "MUSTER_TRIAGE_QUEUE_URL";
 pub const ENV_TICKET_QUEUE_URL: &str = "MUSTER_TICKET_QUEUE_URL";
 pub const ENV_NOTIFY_QUEUE_URL: &str = "MUSTER_NOTIFY_QUEUE_URL";
+/// The whole `muster.toml` as text (a SAM parameter): trackers, Slack, sweep, notify… The
+/// variables below override single settings in it.
+pub const ENV_CONFIG_TOML: &str = "MUSTER_CONFIG_TOML";
 /// `score` or `bod-26-04`; unset keeps the default.
 pub const ENV_SCORING_POLICY: &str = "MUSTER_SCORING_POLICY";
 /// Days resolved findings are kept before the table's TTL removes them (default 365, 0 = keep).
@@ -52,6 +62,8 @@ pub enum EnvError {
     Invalid { name: &'static str, message: String },
     #[error("configuration from the environment is invalid: {0}")]
     Config(#[from] ConfigError),
+    #[error("a tracker or Slack cannot be set up: {0}")]
+    Sink(String),
 }
 
 /// Looks up one variable: `Ok(None)` when unset or blank.
@@ -81,22 +93,24 @@ pub fn config_from_env() -> Result<Config, EnvError> {
 }
 
 fn config_from(env: Lookup<'_>) -> Result<Config, EnvError> {
-    // Built as TOML so `Config::from_toml` applies the same validation as `muster.toml`. Only
-    // checked values go into the text: numbers and one of two known policy names.
-    let mut sla = String::new();
+    // The whole muster.toml (trackers, Slack, sweep, …) may come in one variable; the single
+    // settings below override it. Merged as TOML tables so `Config::from_toml` applies the same
+    // validation as to `muster.toml`.
+    let mut table: toml::Table = match env(ENV_CONFIG_TOML)? {
+        Some(text) => text.parse().map_err(|e: toml::de::Error| EnvError::Invalid {
+            name: ENV_CONFIG_TOML,
+            message: e.to_string().trim().to_owned(),
+        })?,
+        None => toml::Table::new(),
+    };
     for (name, tier) in ENV_SLA_DAYS {
         if let Some(value) = env(name)? {
             let days: u32 = value.parse().map_err(|_| EnvError::Invalid {
                 name,
                 message: format!("{value:?} is not a whole number of days"),
             })?;
-            sla.push_str(&format!("{tier} = {days}\n"));
+            section(&mut table, "sla")?.insert(tier.into(), toml::Value::Integer(i64::from(days)));
         }
-    }
-    let mut toml = String::new();
-    if !sla.is_empty() {
-        toml.push_str("[sla]\n");
-        toml.push_str(&sla);
     }
     if let Some(policy) = env(ENV_SCORING_POLICY)? {
         if !matches!(policy.as_str(), "score" | "bod-26-04") {
@@ -105,9 +119,20 @@ fn config_from(env: Lookup<'_>) -> Result<Config, EnvError> {
                 message: format!("{policy:?} is neither \"score\" nor \"bod-26-04\""),
             });
         }
-        toml.push_str(&format!("[scoring]\npolicy = \"{policy}\"\n"));
+        section(&mut table, "scoring")?.insert("policy".into(), toml::Value::String(policy));
     }
-    Ok(Config::from_toml(&toml, "environment")?)
+    Ok(Config::from_toml(&table.to_string(), "environment")?)
+}
+
+/// The `[name]` table of a config, created when absent.
+fn section<'a>(table: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table, EnvError> {
+    let entry = table
+        .entry(name)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    entry.as_table_mut().ok_or_else(|| EnvError::Invalid {
+        name: ENV_CONFIG_TOML,
+        message: format!("{name} must be a table"),
+    })
 }
 
 /// `MUSTER_RETENTION_DAYS`: days resolved findings are kept (default 365; 0 keeps them).
@@ -144,9 +169,16 @@ pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table).with_retention_days(retention);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), urls);
+    // Tokens are read from the environment once, here; a configured tracker without its token
+    // stops the cold start with the variable's name.
+    let secret = |name: &str| std::env::var(name).ok();
+    let tickets = muster_trackers::from_config(&config.trackers, secret, OutboxTickets(store.clone()))
+        .map_err(|e| EnvError::Sink(e.to_string()))?;
+    let chat = muster_slack::from_config(config.slack.as_ref(), secret, store.clone())
+        .map_err(|e| EnvError::Sink(e.to_string()))?;
     Ok(Pipeline {
-        tickets: OutboxTickets(store.clone()),
-        chat: OutboxChat(store.clone()),
+        tickets,
+        chat,
         store,
         queue,
         clock: SystemClock,
@@ -297,6 +329,21 @@ mod tests {
         assert_eq!(retention_days(&env(&[("MUSTER_RETENTION_DAYS", "0")])).unwrap(), None);
         let error = retention_days(&env(&[("MUSTER_RETENTION_DAYS", "a year")])).unwrap_err();
         assert!(error.to_string().contains("MUSTER_RETENTION_DAYS"), "{error}");
+    }
+
+    #[test]
+    fn the_whole_config_comes_in_one_variable_and_single_settings_override_it() {
+        let toml = "[sla]\nP1 = 5\nP2 = 20\n[trackers.github]\ntoken_env = \"GH_TOKEN\"\n[sweep]\nack_days = 2\n";
+        let config = config_from(&env(&[("MUSTER_CONFIG_TOML", toml), ("MUSTER_SLA_P1_DAYS", "3")])).unwrap();
+        assert_eq!(config.sla.days(Tier::P1), 3, "the single variable wins");
+        assert_eq!(config.sla.days(Tier::P2), 20, "the rest of the file stays");
+        assert_eq!(config.trackers.github.unwrap().token_env, "GH_TOKEN");
+        assert_eq!(config.sweep.ack_days, 2);
+
+        let error = config_from(&env(&[("MUSTER_CONFIG_TOML", "[sla\nP1 = 5")])).unwrap_err();
+        assert!(error.to_string().contains("MUSTER_CONFIG_TOML"), "{error}");
+        let error = config_from(&env(&[("MUSTER_CONFIG_TOML", "[sweep]\nack_days = 0")])).unwrap_err();
+        assert!(error.to_string().contains("ack_days"), "validated like muster.toml: {error}");
     }
 
     #[test]
