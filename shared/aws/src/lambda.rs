@@ -15,22 +15,17 @@ use lambda_runtime::LambdaEvent;
 use muster_core::config::{Config, ConfigError};
 use muster_core::messages::Message;
 use muster_core::outbox::OutboxTickets;
-use muster_slack::SlackOrOutbox;
-use muster_trackers::TrackerRouter;
 use muster_core::ports::{ChatSink, Clock, Queue, Store, SystemClock, TicketSink};
 use muster_core::services::Pipeline;
+use muster_slack::SlackOrOutbox;
+use muster_trackers::TrackerRouter;
 
 use crate::{DynamoStore, QueueUrls, SqsQueue};
 
 /// The pipeline every function runs: DynamoDB, SQS, the trackers and Slack `[trackers]` and
 /// `[slack]` configure (the outbox otherwise), the wall clock.
-pub type AwsPipeline = Pipeline<
-    DynamoStore,
-    SqsQueue,
-    TrackerRouter<OutboxTickets<DynamoStore>>,
-    SlackOrOutbox<DynamoStore>,
-    SystemClock,
->;
+pub type AwsPipeline =
+    Pipeline<DynamoStore, SqsQueue, TrackerRouter<OutboxTickets<DynamoStore>>, SlackOrOutbox<DynamoStore>, SystemClock>;
 
 /// DynamoDB table name.
 pub const ENV_TABLE: &str = "MUSTER_TABLE";
@@ -343,7 +338,10 @@ mod tests {
         let error = config_from(&env(&[("MUSTER_CONFIG_TOML", "[sla\nP1 = 5")])).unwrap_err();
         assert!(error.to_string().contains("MUSTER_CONFIG_TOML"), "{error}");
         let error = config_from(&env(&[("MUSTER_CONFIG_TOML", "[sweep]\nack_days = 0")])).unwrap_err();
-        assert!(error.to_string().contains("ack_days"), "validated like muster.toml: {error}");
+        assert!(
+            error.to_string().contains("ack_days"),
+            "validated like muster.toml: {error}"
+        );
     }
 
     #[test]

@@ -361,7 +361,18 @@ where
 {
     let created = match existing {
         Some(found) => found,
-        None => sink.create(draft).await?,
+        None => match sink.create(draft).await {
+            Ok(created) => created,
+            Err(error) => {
+                // The create may or may not have happened (a lost reply): age the claim so the
+                // next delivery searches the tracker for the marker at once, instead of waiting
+                // out CLAIM_TIMEOUT or creating blindly.
+                let claim_age = chrono::Duration::from_std(CLAIM_TIMEOUT).unwrap_or_default();
+                ticket.updated_at = now - claim_age;
+                store.save_ticket(&ticket).await?;
+                return Err(error.into());
+            }
+        },
     };
     ticket.tracker = created.tracker;
     ticket.key = Some(created.key);
