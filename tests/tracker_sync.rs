@@ -89,7 +89,17 @@ async fn post(
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut request = Request::post(path).header("content-type", "application/json");
+    send(app, path, "application/json", headers, body).await
+}
+
+async fn send(
+    app: axum::Router,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post(path).header("content-type", content_type);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
@@ -349,17 +359,7 @@ async fn post_form(
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut request = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = app.oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("JSON body: {bytes:?}")),
-    )
+    send(app, path, "application/x-www-form-urlencoded", headers, body).await
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::PipelineError;
 use super::sweep::{acknowledge, snooze};
+use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 use crate::messages::{Message, TicketEvent};
 use crate::model::GroupKey;
@@ -123,12 +123,7 @@ async fn record<S: FindingStore>(
     event: &str,
     detail: String,
 ) -> Result<String, PipelineError> {
-    let mut members: Vec<_> = store
-        .group_findings(group)
-        .await?
-        .into_iter()
-        .filter(|f| f.status.is_open())
-        .collect();
+    let mut members = open_members(store, group).await?;
     let Some(owner) = members
         .first()
         .and_then(|f| f.triage.as_ref())
@@ -136,9 +131,6 @@ async fn record<S: FindingStore>(
     else {
         return Err(PipelineError::Rejected(format!("group {group} has no open findings")));
     };
-    for finding in &mut members {
-        finding.push_timeline(now, event, detail.clone());
-    }
-    store.save_findings(&members).await?;
+    stamp(store, &mut members, now, event, &detail).await?;
     Ok(owner)
 }

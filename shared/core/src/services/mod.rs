@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod chat_actions;
 pub mod context;
+pub mod digest;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
@@ -17,7 +18,8 @@ pub mod triage;
 use std::time::Duration;
 
 use crate::formats::ParseError;
-use crate::ports::{QueueError, SinkError, StoreError};
+use crate::model::{Finding, GroupKey};
+use crate::ports::{FindingStore, QueueError, SinkError, StoreError};
 
 pub use pipeline::Pipeline;
 
@@ -57,4 +59,25 @@ impl PipelineError {
             Self::Parse(_) | Self::Rejected(_) | Self::Sink(SinkError::Rejected(_))
         )
     }
+}
+
+/// The group's open findings: what a person's action on the group (acknowledge, close in the
+/// tracker, a chat button) is about.
+pub(crate) async fn open_members<S: FindingStore>(store: &S, group: &GroupKey) -> Result<Vec<Finding>, StoreError> {
+    let findings = store.group_findings(group).await?;
+    Ok(findings.into_iter().filter(|f| f.status.is_open()).collect())
+}
+
+/// Puts one event on each finding's timeline and saves them, so `muster explain` shows it.
+pub(crate) async fn stamp<S: FindingStore>(
+    store: &S,
+    findings: &mut [Finding],
+    now: chrono::DateTime<chrono::Utc>,
+    event: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    for finding in findings.iter_mut() {
+        finding.push_timeline(now, event, detail.to_owned());
+    }
+    store.save_findings(findings).await
 }

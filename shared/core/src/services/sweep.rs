@@ -20,8 +20,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Serialize;
 
-use super::PipelineError;
 use super::ticket::open_groups;
+use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 use crate::model::{Acknowledgement, GroupKey, RemediationGroup, TeamId, Ticket, Tier};
 use crate::ownership::{QuietHours, Team};
@@ -196,23 +196,12 @@ where
         until,
     });
     store.save_ticket(&ticket).await?;
-    let mut members: Vec<_> = store
-        .group_findings(group)
-        .await?
-        .into_iter()
-        .filter(|f| f.status.is_open())
-        .collect();
-    for finding in &mut members {
-        finding.push_timeline(
-            now,
-            event,
-            format!(
-                "{event} by {by}; reminders paused until {}",
-                until.format("%Y-%m-%d %H:%M UTC")
-            ),
-        );
-    }
-    store.save_findings(&members).await?;
+    let mut members = open_members(store, group).await?;
+    let detail = format!(
+        "{event} by {by}; reminders paused until {}",
+        until.format("%Y-%m-%d %H:%M UTC")
+    );
+    stamp(store, &mut members, now, event, &detail).await?;
     Ok(ticket)
 }
 

@@ -6,14 +6,13 @@
 //! closed as won't-fix becomes a risk acceptance request to the security leads: the findings
 //! stay open (their SLA keeps running) until someone accepts the risk with `muster accept`.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PipelineError;
+use super::{PipelineError, open_members, stamp};
 use crate::config::{ClosedWhileDetected, Config};
 use crate::messages::{Message, TicketEvent};
-use crate::model::{Finding, GroupKey, TicketState};
+use crate::model::{GroupKey, TicketState};
 use crate::ports::{Clock, FindingStore, Queue, TicketStore, parse_group_marker};
 
 /// What a person did to a ticket.
@@ -195,8 +194,7 @@ where
     }
     let now = clock.now();
     let who = event.actor.as_deref().unwrap_or("someone");
-    let findings = store.group_findings(&event.group).await?;
-    let mut open: Vec<Finding> = findings.into_iter().filter(|f| f.status.is_open()).collect();
+    let mut open = open_members(store, &event.group).await?;
 
     match event.action {
         TrackerAction::Reopened => {
@@ -236,7 +234,7 @@ where
                 open.len(),
                 last_scan.format("%Y-%m-%d %H:%M UTC")
             );
-            record_on_findings(store, &mut open, now, "ticket_closed_while_detected", &detail).await?;
+            stamp(store, &mut open, now, "ticket_closed_while_detected", &detail).await?;
             match config.trackers.on_closed_while_detected {
                 ClosedWhileDetected::Reopen => {
                     // Closed-with-open-findings is what the ticket sync reopens, with a note.
@@ -267,7 +265,7 @@ where
                 event.key,
                 open.len()
             );
-            record_on_findings(store, &mut open, now, "acceptance_requested", &detail).await?;
+            stamp(store, &mut open, now, "acceptance_requested", &detail).await?;
             ticket.state = TicketState::ClosedInTracker;
             ticket.updated_at = now;
             store.save_ticket(&ticket).await?;
@@ -281,20 +279,6 @@ where
             Ok(TrackerOutcome::new("acceptance_requested", detail))
         }
     }
-}
-
-async fn record_on_findings<S: FindingStore>(
-    store: &S,
-    findings: &mut [Finding],
-    now: DateTime<Utc>,
-    event: &str,
-    detail: &str,
-) -> Result<(), PipelineError> {
-    for finding in findings.iter_mut() {
-        finding.push_timeline(now, event, detail.to_owned());
-    }
-    store.save_findings(findings).await?;
-    Ok(())
 }
 
 #[cfg(test)]
