@@ -375,6 +375,38 @@ async fn intel_reports_what_changed(store: impl Store) {
     assert!(intel["CVE-9"].kev.is_none());
 }
 
+async fn due_by_reads_only_open_triaged_findings_due_by_then(store: impl Store) {
+    // Due dates a day apart, across shards (fingerprints spread over the first byte).
+    let due = |n: u8, status: Status, tier: Option<Tier>| {
+        let mut f = finding(n, Severity::High, tier, status);
+        if let Some(triage) = f.triage.as_mut() {
+            triage.due_at = at("2026-12-01T10:00:00Z") + chrono::Duration::days(i64::from(n % 10));
+        }
+        f
+    };
+    let findings = vec![
+        due(10, Status::Open, Some(Tier::P2)),          // due 12-01
+        due(31, Status::Reopened, Some(Tier::P1)),      // due 12-02
+        due(52, Status::Open, Some(Tier::P3)),          // due 12-03
+        due(73, Status::Open, Some(Tier::P2)),          // due 12-04: after the deadline
+        due(91, Status::Resolved, Some(Tier::P1)),      // due 12-02 but closed
+        due(200, Status::Open, None),                   // not triaged: no due date yet
+        due(242, Status::RiskAccepted, Some(Tier::P2)), // due 12-03: accepted is still open
+    ];
+    store.save_findings(&findings).await.unwrap();
+
+    let listed = store.due_by(at("2026-12-03T10:00:00Z")).await.unwrap();
+
+    let fingerprints: Vec<u8> = listed.iter().map(|f| f.fingerprint().as_bytes()[0]).collect();
+    assert_eq!(fingerprints.len(), 4, "{fingerprints:?}");
+    assert_eq!(&fingerprints[..2], &[10, 31], "earliest first");
+    assert!(
+        fingerprints.contains(&52) && fingerprints.contains(&242),
+        "{fingerprints:?}"
+    );
+    assert!(store.due_by(at("2026-11-30T10:00:00Z")).await.unwrap().is_empty());
+}
+
 /// `$make` yields `Option<impl Store>`: `None` skips the test (a backend whose server is absent).
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
@@ -411,6 +443,11 @@ macro_rules! conformance {
             async fn context_imports_replace_whole() {
                 let Some(store) = $make else { return };
                 super::context_imports_replace_whole(store).await;
+            }
+            #[tokio::test]
+            async fn due_by_reads_only_open_triaged_findings_due_by_then() {
+                let Some(store) = $make else { return };
+                super::due_by_reads_only_open_triaged_findings_due_by_then(store).await;
             }
             #[tokio::test]
             async fn intel_reports_what_changed() {
