@@ -24,7 +24,7 @@ const SARIF: &str = r#"{
   "version": "2.1.0",
   "runs": [{
     "tool": {"driver": {"name": "semgrep", "rules": [
-      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}},
+      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}, "properties": {"security-severity": "9.8"}},
       {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
     ]}},
     "results": [
@@ -185,7 +185,24 @@ async fn a_batch_reports_only_its_bad_records_and_runs_the_rest_through_every_st
     let response = handle_sqs(&pipeline, sqs_event(&notifications)).await.unwrap();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let outbox = pipeline.store.outbox().await.unwrap();
-    assert!(outbox.iter().any(|e| e.kind == "chat"), "owners were told: {outbox:#?}");
+    let urgent = findings
+        .iter()
+        .filter(|f| f.triage.as_ref().is_some_and(|t| t.risk.tier <= muster_core::Tier::P2))
+        .filter_map(|f| f.group())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let told = outbox.iter().filter(|e| e.kind == "chat").count();
+    assert!(urgent > 0, "the fixture has urgent groups");
+    assert_eq!(
+        told, urgent,
+        "owners were told of each P1/P2 group at once: {outbox:#?}"
+    );
+    assert!(
+        outbox
+            .iter()
+            .filter(|e| e.kind == "chat")
+            .all(|e| e.payload["card"]["group_key"].is_string())
+    );
 
     // Redelivery (at-least-once) is harmless: the same ticket batch again creates nothing new.
     let response = handle_sqs(&pipeline, sqs_event(&tickets)).await.unwrap();

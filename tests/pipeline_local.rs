@@ -131,7 +131,7 @@ async fn rescan_without_a_result_resolves_it_and_closes_its_ticket() {
     pipeline.clock = muster_core::ports::FixedClock(at("2026-11-03T10:00:00Z"));
     let summary = ingest(&pipeline, &without_result(&bytes, index)).await;
 
-    // THEN it is resolved, its ticket closes, and the owner is told
+    // THEN it is resolved and its ticket closes (a P3 group's owner hears it from the ticket)
     assert_eq!((summary.received, summary.new, summary.resolved), (71, 0, 1));
     let stored = pipeline.store.findings(&[lonely.fingerprint()]).await.unwrap();
     assert_eq!(stored[0].status, Status::Resolved);
@@ -146,9 +146,8 @@ async fn rescan_without_a_result_resolves_it_and_closes_its_ticket() {
             .any(|e| e.kind == "ticket" && e.action == "close" && e.payload["ticket"] == key.as_str())
     );
     assert!(
-        outbox
-            .iter()
-            .any(|e| e.kind == "chat" && e.payload["text"].as_str().unwrap().starts_with("Closed"))
+        !outbox.iter().any(|e| e.kind == "chat"),
+        "no chat message per P3/P4 group: {outbox:?}"
     );
 
     // AND when the scanner sees it again, the same ticket reopens
@@ -209,8 +208,16 @@ async fn findings_are_triaged_into_one_ticket_and_one_message_per_group() {
         .iter()
         .filter(|e| e.kind == "ticket" && e.action == "create")
         .count();
+    // Only urgent (P1/P2) groups are told at once; the rest live in their tickets until the
+    // SLA sweep batches them. The CodeQL sample has none that urgent.
+    let urgent = findings
+        .iter()
+        .filter(|f| f.triage.as_ref().is_some_and(|t| t.risk.tier <= Tier::P2))
+        .filter_map(|f| f.group())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let posted = outbox.iter().filter(|e| e.kind == "chat").count();
-    assert_eq!((created, posted), (groups.len(), groups.len()));
+    assert_eq!((created, posted), (groups.len(), urgent));
     assert_eq!(pipeline.store.tickets().await.unwrap().len(), groups.len());
 }
 

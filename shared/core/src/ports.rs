@@ -322,6 +322,23 @@ pub trait TicketSink: Send + Sync {
     fn reopen(&self, ticket: &TicketRef, draft: &TicketDraft) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
 
+/// An urgent group told on its own (new P1/P2 ticket): what a chat sink renders as a card with
+/// buttons (Slack: Block Kit). Text-only sinks use the message's `text`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertCard {
+    pub tier: Tier,
+    pub title: String,
+    /// What to do: upgrade target, rule fix.
+    pub fix: String,
+    pub due: DateTime<Utc>,
+    pub ticket_url: Option<String>,
+    /// `PAY-12`, `acme/payments#12`; `None` before the ticket exists.
+    pub ticket_key: Option<String>,
+    /// Most important first.
+    pub evidence: Vec<String>,
+    pub group_key: GroupKey,
+}
+
 /// One chat message to one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -333,6 +350,9 @@ pub struct ChatMessage {
     /// Slack Block Kit blocks (a JSON array), when the message has a richer layout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks: Option<serde_json::Value>,
+    /// An alert card with action buttons; sinks that can render one do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<AlertCard>,
 }
 
 pub trait ChatSink: Send + Sync {

@@ -5,8 +5,6 @@
 //! scanner title can never get a message refused with `invalid_blocks`. User text is escaped
 //! for mrkdwn; nothing here talks to Slack.
 
-use chrono::{DateTime, Utc};
-use muster_core::{GroupKey, Tier};
 use serde_json::{Value, json};
 
 /// Slack refuses messages with more blocks than this.
@@ -34,21 +32,8 @@ pub const ALERT_ACTIONS: [(&str, &str); 4] = [
 /// The `block_id` of an alert's actions block.
 pub const ALERT_ACTIONS_BLOCK: &str = "muster_alert";
 
-/// What an alert about one group shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertView {
-    pub tier: Tier,
-    pub title: String,
-    /// What to do: upgrade target, rule fix.
-    pub fix: String,
-    pub due: DateTime<Utc>,
-    pub ticket_url: Option<String>,
-    /// `PAY-12`, `acme/payments#12`; `None` before the ticket exists.
-    pub ticket_key: Option<String>,
-    /// Most important first; only the first `MAX_EVIDENCE` are shown.
-    pub evidence: Vec<String>,
-    pub group_key: GroupKey,
-}
+/// What an alert about one group shows: the chat-neutral card the notify service builds.
+pub use muster_core::ports::AlertCard as AlertView;
 
 /// Header, details, evidence, group context and the four action buttons.
 pub fn alert_blocks(view: &AlertView) -> Value {
@@ -210,7 +195,8 @@ fn truncate_mrkdwn(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
+    use muster_core::{GroupKey, Tier};
 
     use super::*;
 

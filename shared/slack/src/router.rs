@@ -50,7 +50,17 @@ impl<S: OutboxStore + Clone> ChatSink for SlackOrOutbox<S> {
         if self.store.outbox_entry(&key).await?.is_some() {
             return Ok(());
         }
-        let posted = slack.post_message(message).await?;
+        // An alert card becomes Block Kit with the action buttons.
+        let posted = match (&message.card, &message.blocks) {
+            (Some(card), None) => {
+                let with_blocks = ChatMessage {
+                    blocks: Some(crate::alert_blocks(card)),
+                    ..message.clone()
+                };
+                slack.post_message(&with_blocks).await?
+            }
+            _ => slack.post_message(message).await?,
+        };
         let entry = OutboxEntry {
             id: 0,
             kind: "chat".into(),

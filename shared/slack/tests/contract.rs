@@ -352,6 +352,7 @@ fn alert_message(channel: &str) -> ChatMessage {
         dedupe_key: format!("alert:{channel}"),
         text: "P1 openssl 3.0.7 in payments-api: upgrade to 3.0.13".into(),
         blocks: Some(alert_blocks(&view)),
+        card: None,
     }
 }
 

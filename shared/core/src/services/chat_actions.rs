@@ -98,6 +98,7 @@ where
                      (`muster owners import`), which reroutes it."
                 ),
                 blocks: None,
+                card: None,
             })
             .await?;
             Ok(format!(

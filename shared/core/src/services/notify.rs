@@ -1,16 +1,23 @@
-//! Notify: tell the owning team's channel what happened to a group's ticket.
+//! Notify: tell people what happened to a group's ticket — only when it is urgent.
+//!
+//! A P1/P2 group's ticket opening (or reopening) is told at once in the owning team's channel,
+//! as an alert card with buttons; its closing too. Less urgent groups are not told one by one:
+//! their ticket is the notification, and the SLA sweep batches them when they come due. An
+//! acceptance request always goes to the security leads.
 //!
 //! The message's dedupe key is derived from the event and its instant, so a redelivered
 //! notification is posted once, while a ticket closed, reopened and closed again is told twice.
 
 use super::PipelineError;
-use super::ticket::remediation_group;
+use super::ticket::{remediation_group, upgrade_to};
 use crate::messages::TicketEvent;
-use crate::model::GroupKey;
-use crate::ports::{ChatMessage, ChatSink, FindingStore, TicketStore};
+use crate::model::{Finding, GroupKey, Tier};
+use crate::ports::{AlertCard, ChatMessage, ChatSink, FindingStore, TicketStore};
 
-/// Posts the chat message for one ticket event: to the owning team, or for an acceptance
-/// request to the security leads' channel.
+/// Evidence lines on an alert card.
+const CARD_EVIDENCE: usize = 3;
+
+/// Posts the chat message for one ticket event, if it deserves one.
 pub async fn notify<S, N>(
     store: &S,
     chat: &N,
@@ -30,6 +37,10 @@ where
     let Some(group) = remediation_group(key, &findings) else {
         return Ok(());
     };
+    let urgent = group.tier <= Tier::P2;
+    if !urgent && event != TicketEvent::AcceptanceRequested {
+        return Ok(());
+    }
     let ticket_name = match (&ticket.key, &ticket.url) {
         (Some(key), Some(url)) => format!("<{url}|{key}>"),
         (Some(key), None) => key.clone(),
@@ -60,12 +71,59 @@ where
         TicketEvent::AcceptanceRequested => security_channel.to_owned(),
         _ => format!("#{}", group.owner),
     };
+    let card = matches!(event, TicketEvent::Opened | TicketEvent::Reopened).then(|| AlertCard {
+        tier: group.tier,
+        title: group.title.clone(),
+        fix: fix(&findings, key),
+        due: group.due_at,
+        ticket_url: ticket.url.clone(),
+        ticket_key: ticket.key.clone(),
+        evidence: evidence(&findings, key),
+        group_key: key.clone(),
+    });
     chat.post(&ChatMessage {
         channel,
         dedupe_key: format!("{}:{}:{}", event.as_str(), key, at.timestamp_millis()),
         text,
         blocks: None,
+        card,
     })
     .await?;
     Ok(())
+}
+
+fn open_members<'a>(findings: &'a [Finding], key: &GroupKey) -> Vec<&'a Finding> {
+    findings
+        .iter()
+        .filter(|f| f.group() == Some(key) && f.status.is_open())
+        .collect()
+}
+
+/// The one change that fixes the group: the upgrade, else the scanner's advice.
+fn fix(findings: &[Finding], key: &GroupKey) -> String {
+    let open = open_members(findings, key);
+    if let Some(version) = upgrade_to(&open) {
+        return format!("upgrade to ≥ {version}");
+    }
+    open.iter()
+        .find_map(|f| f.detection.fix.clone())
+        .unwrap_or_else(|| "see the ticket".to_owned())
+}
+
+/// Why it is urgent: the evidence of the highest-scored open member, strongest first.
+fn evidence(findings: &[Finding], key: &GroupKey) -> Vec<String> {
+    let top = open_members(findings, key)
+        .into_iter()
+        .filter_map(|f| f.triage.as_ref())
+        .max_by_key(|t| t.risk.score);
+    let Some(triage) = top else {
+        return Vec::new();
+    };
+    let mut evidence: Vec<_> = triage.risk.evidence.iter().collect();
+    evidence.sort_by_key(|e| std::cmp::Reverse(e.contribution.unsigned_abs()));
+    evidence
+        .into_iter()
+        .take(CARD_EVIDENCE)
+        .map(ToString::to_string)
+        .collect()
 }

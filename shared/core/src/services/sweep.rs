@@ -137,6 +137,7 @@ where
             dedupe_key: format!("sweep:{}:{recipient}:{bucket}", rung.as_str()),
             text,
             blocks: None,
+            card: None,
         })
         .await?;
         report.messages += 1;
