@@ -2,6 +2,7 @@
 //! outbox, or serve the webhook API with workers in one process. Wiring and presentation only;
 //! the pipeline lives in muster-core.
 
+mod digest;
 mod output;
 mod push;
 
@@ -103,6 +104,27 @@ enum Command {
     /// Run failed pipeline messages (dead letters: tickets or messages a tracker or Slack
     /// refused) again, after fixing the cause; `--list` shows them with their last error.
     Retry(RetryArgs),
+    /// SLA digest per team: open by tier and age, compliance, time to remediate, trend, top
+    /// risks; as Markdown, JSON or a self-contained HTML page with charts.
+    Digest(digest::DigestArgs),
+    /// CI gate: exit non-zero, naming the groups, while the SLA posture breaks a budget.
+    Gate(digest::GateArgs),
+}
+
+impl Command {
+    /// Commands that only read the store.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Self::Findings(_)
+                | Self::Tickets
+                | Self::Outbox
+                | Self::Explain(_)
+                | Self::Groups
+                | Self::Digest(_)
+                | Self::Gate(_)
+        ) || matches!(self, Self::Retry(args) if args.list)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -299,7 +321,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Push(args) = &cli.command {
         return push(args, cli.global.json).await;
     }
-    let config = Arc::new(load_config(cli.global.config.as_deref())?);
+    let mut config = load_config(cli.global.config.as_deref())?;
+    if cli.command.only_reads() {
+        // Listings never call a tracker or Slack, so they need no tokens.
+        config.trackers.jira = None;
+        config.trackers.github = None;
+        config.slack = None;
+    }
+    let config = Arc::new(config);
     let pipeline = embedded(&cli.global.db, Arc::clone(&config))?;
     let json = cli.global.json;
     match cli.command {
@@ -400,6 +429,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ticket = pipeline.acknowledge(&group, &args.by).await?;
             output::tickets(&[ticket], json)
         }
+        Command::Digest(args) => digest::run_digest(&pipeline, args, json).await,
+        Command::Gate(args) => digest::run_gate(&pipeline, args, json).await,
         Command::Serve(args) => serve(pipeline, config, args).await,
         Command::Push(_) => unreachable!("push returned above"),
     }

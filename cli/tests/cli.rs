@@ -123,7 +123,15 @@ fn findings_and_outbox_list_what_the_pipeline_did() {
     let outbox = outbox.as_array().unwrap();
     let tickets = outbox.iter().filter(|e| e["kind"] == "ticket").count();
     let chats = outbox.iter().filter(|e| e["kind"] == "chat").count();
-    assert!(tickets > 0 && tickets == chats, "{tickets} tickets, {chats} messages");
+    let groups = work.json(&["groups", "--json"]);
+    let groups = groups.as_array().unwrap();
+    let urgent = groups
+        .iter()
+        .filter(|g| matches!(g["tier"].as_str(), Some("P1" | "P2")))
+        .count();
+    assert_eq!(tickets, groups.len());
+    assert!(tickets > 0, "one ticket per group");
+    assert_eq!(chats, urgent, "only P1/P2 groups are told at once: {outbox:?}");
     assert!(outbox.iter().any(|e| {
         e["payload"]["body"]
             .as_str()
@@ -610,4 +618,112 @@ fn intel_fetch_downloads_both_feeds_and_names_a_failing_url() {
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("404") && error.contains("/nope.json"), "{error}");
+}
+
+/// A tracker that refuses every call with 401, as GitHub does with a revoked token.
+fn refusing_tracker() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let reply = r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_refusing_tracker_leaves_dead_letters_and_one_alert_and_retry_runs_them_again() {
+    let work = Workdir::new("retry");
+    std::fs::write(
+        work.path("owners.yaml"),
+        "default_team: appsec\nteams:\n  - id: appsec\n    tracker: { github: acme/shop }\n",
+    )
+    .unwrap();
+    let imported = work.muster(&["owners", "import", "owners.yaml"]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    std::fs::write(
+        work.path("muster.toml"),
+        format!(
+            "[trackers.github]\napi_url = \"{}\"\ntoken_env = \"MUSTER_TEST_GITHUB_TOKEN\"\n",
+            refusing_tracker()
+        ),
+    )
+    .unwrap();
+    let demo = repo_file("examples/demo.sarif");
+
+    // WHEN the tracker refuses every ticket
+    let ingest = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["ingest", &demo])
+        .current_dir(&work.0)
+        .env("MUSTER_TEST_GITHUB_TOKEN", "ghp_revoked")
+        .env_remove("MUSTER_DB")
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap();
+
+    // THEN the run says so, the work waits as dead letters with the tracker's reason, and the
+    // security channel gets one alert, not one per ticket
+    assert!(!ingest.status.success());
+    let stderr = String::from_utf8_lossy(&ingest.stderr);
+    assert!(stderr.contains("dead letters"), "{stderr}");
+    assert!(!stderr.contains("ghp_revoked"), "the token never appears: {stderr}");
+    let letters = work.json(&["retry", "--list", "--json"]);
+    let letters = letters.as_array().unwrap();
+    assert_eq!(letters.len(), 3, "one per group of the demo report: {letters:?}");
+    assert!(
+        letters.iter().all(|l| l["error"].as_str().unwrap().contains("401")),
+        "{letters:?}"
+    );
+    let outbox = work.json(&["outbox", "--json"]);
+    let alerts: Vec<_> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == "#security")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{outbox}");
+    assert!(
+        alerts[0]["payload"]["text"].as_str().unwrap().contains("ticket × 3"),
+        "{alerts:?}"
+    );
+
+    // WHEN the cause is fixed (here: the tracker is unconfigured, so tickets go to the outbox)
+    // THEN `muster retry` runs them again and nothing is left
+    std::fs::write(work.path("muster.toml"), "").unwrap();
+    let retried = work.json(&["retry", "--json"]);
+    assert_eq!(retried, serde_json::json!({ "retried": 3, "failed_again": 0 }));
+    assert_eq!(work.json(&["retry", "--list", "--json"]), serde_json::json!([]));
+    let tickets = work.json(&["tickets", "--json"]);
+    assert_eq!(tickets.as_array().unwrap().len(), 3);
+    assert!(
+        tickets.as_array().unwrap().iter().all(|t| t["state"] == "open"),
+        "{tickets}"
+    );
 }

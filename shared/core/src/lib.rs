@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod config;
+pub mod digest_render;
 pub mod fingerprint;
 pub mod formats;
 pub mod import;
