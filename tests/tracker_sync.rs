@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore, group_marker};
-use muster_core::{Config, GroupKey, TicketState};
+use muster_core::services::triage::review_acceptances;
+use muster_core::{Config, GroupKey, Status, TicketState};
 use muster_http::signature::sign_github;
 use muster_http::{DEFAULT_BODY_LIMIT, HttpConfig, Secret, router};
 use muster_tests::{TestPipeline, at, ingest_from, pipeline_at, sample};
@@ -25,7 +26,8 @@ fn config(policy: &str) -> Config {
             "[trackers]\non_closed_while_detected = \"{policy}\"\n\
              [trackers.github]\ntoken_env = \"UNUSED\"\nwebhook_secret_env = \"UNUSED\"\n\
              [trackers.jira]\nurl = \"https://acme.atlassian.net\"\nemail = \"bot@acme.test\"\ntoken_env = \"UNUSED\"\n\
-             webhook_secret_env = \"UNUSED\"\n"
+             webhook_secret_env = \"UNUSED\"\n\
+             [notify]\nsecurity_leads = [\"U0SECLEAD\"]\n"
         ),
         "test.toml",
     )
@@ -325,9 +327,13 @@ async fn a_signed_jira_status_change_reaches_the_ticket() {
 
 /// A Slack `block_actions` click on a muster alert, as Slack posts it (form-encoded payload).
 fn slack_click(action_id: &str, group: &GroupKey) -> Vec<u8> {
+    slack_click_by("U0DEV", action_id, group)
+}
+
+fn slack_click_by(user: &str, action_id: &str, group: &GroupKey) -> Vec<u8> {
     let payload = serde_json::json!({
         "type": "block_actions",
-        "user": { "id": "U0DEV", "username": "dev", "team_id": "T0" },
+        "user": { "id": user, "username": "someone", "team_id": "T0" },
         "actions": [ { "action_id": action_id, "block_id": "muster_alert", "value": group.as_str(), "type": "button" } ],
         "channel": { "id": "C0PAY", "name": "payments" },
         "message": { "ts": "1764000000.000100", "type": "message" },
@@ -432,5 +438,76 @@ async fn slack_buttons_acknowledge_request_acceptance_and_are_refused_when_forge
     assert_eq!(
         after.acknowledged, ticket.acknowledged,
         "a refused click changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_risk_acceptance_approved_in_slack_pauses_the_sla_and_reactivates_on_expiry() {
+    let Some((pipeline, group)) = ticketed("reopen").await else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline);
+    // A developer closes the issue as won't fix: the security leads get Approve / Reject.
+    deliver_github(&pipeline, github_issues_event("closed", Some("not_planned"), 7, &group)).await;
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let request = outbox.iter().find(|e| e.target == "#security").unwrap();
+    assert_eq!(request.payload["card"]["actions"], "acceptance_decision", "{request:?}");
+    let now = chrono::Utc::now().timestamp();
+
+    // Only a security lead decides.
+    let (status, answer) = click(&pipeline, slack_click_by("U0DEV", "approve_acceptance", &group), now).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("action_refused"))
+    );
+    assert!(
+        pipeline
+            .store
+            .group_findings(&group)
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| f.status == Status::Open)
+    );
+
+    let (status, answer) = click(
+        &pipeline,
+        slack_click_by("U0SECLEAD", "approve_acceptance", &group),
+        now,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let members = pipeline.store.group_findings(&group).await.unwrap();
+    let open: Vec<_> = members.iter().filter(|f| f.status.is_open()).collect();
+    assert!(open.iter().all(|f| f.status == Status::RiskAccepted), "{members:?}");
+    // 30 days (notify.acceptance_days) from the pipeline's clock, 2026-11-01.
+    let until = at("2026-12-01T10:00:00Z");
+    assert!(
+        open.iter()
+            .all(|f| f.acceptance.as_ref().is_some_and(|a| a.until == until))
+    );
+    assert!(
+        open.iter()
+            .all(|f| f.acceptance.as_ref().unwrap().reason.contains("<@U0SECLEAD>"))
+    );
+
+    // On expiry the findings are open again and their SLA clock runs.
+    let after = muster_core::ports::FixedClock(until + chrono::Duration::hours(1));
+    let reopened = review_acceptances(&pipeline.store, &pipeline.queue, &after)
+        .await
+        .unwrap();
+    assert_eq!(reopened, open.len());
+    let mut pipeline = Arc::try_unwrap(pipeline).ok().expect("the router is gone");
+    pipeline.clock = after;
+    let drained = pipeline.queue.drain(&pipeline, |_, _| {}).await;
+    assert_eq!(drained.dead_lettered, 0);
+    let members = pipeline.store.group_findings(&group).await.unwrap();
+    let again: Vec<_> = members.iter().filter(|f| f.status.is_open()).collect();
+    assert_eq!(again.len(), open.len());
+    assert!(again.iter().all(|f| f.status == Status::Reopened), "{again:?}");
+    let restarted = again[0].triage.as_ref().unwrap().clock_start;
+    assert_eq!(
+        restarted, until,
+        "the SLA clock restarts at the expiry (on_acceptance_expiry = restart)"
     );
 }

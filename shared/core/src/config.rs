@@ -453,14 +453,26 @@ pub struct NotifyConfig {
     /// The security leads' channel: risk acceptance requests, aggregated sink failures, digests.
     #[serde(default = "default_security_channel")]
     pub security_channel: String,
+    /// Chat user ids (Slack `U…`) who may approve or reject risk acceptance requests.
+    #[serde(default)]
+    pub security_leads: Vec<String>,
+    /// How long a risk acceptance approved in chat lasts, in days.
+    #[serde(default = "default_acceptance_days")]
+    pub acceptance_days: u32,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             security_channel: default_security_channel(),
+            security_leads: Vec::new(),
+            acceptance_days: default_acceptance_days(),
         }
     }
+}
+
+fn default_acceptance_days() -> u32 {
+    30
 }
 
 fn default_security_channel() -> String {
@@ -596,6 +608,12 @@ impl Config {
         }
         if scoring.next_upgrade_days == 0 {
             return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
+        }
+        if !(1..=365).contains(&self.notify.acceptance_days) {
+            return Err(invalid(format!(
+                "notify.acceptance_days must be between 1 and 365, not {}",
+                self.notify.acceptance_days
+            )));
         }
         let sweep = &self.sweep;
         if !(1..=168).contains(&sweep.snooze_hours) {

@@ -337,6 +337,20 @@ pub struct AlertCard {
     /// Most important first.
     pub evidence: Vec<String>,
     pub group_key: GroupKey,
+    /// Which buttons the card offers.
+    #[serde(default)]
+    pub actions: CardActions,
+}
+
+/// The buttons of an alert card.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardActions {
+    /// For the owning team: Acknowledge, Snooze, Request risk acceptance, Not mine.
+    #[default]
+    Alert,
+    /// For the security leads: Approve or Reject a risk acceptance request.
+    AcceptanceDecision,
 }
 
 /// One chat message to one channel.

@@ -433,7 +433,7 @@ async fn slack_action<I: Ingestor>(
             StatusCode::BAD_REQUEST,
             "unknown_action",
             format!(
-                "action {:?} is not one of ack, snooze, accept_request, not_mine",
+                "action {:?} is not one of ack, snooze, accept_request, not_mine, approve_acceptance, reject_acceptance",
                 action.action_id
             ),
         )

@@ -29,6 +29,12 @@ pub const ALERT_ACTIONS: [(&str, &str); 4] = [
     ("not_mine", "Not mine"),
 ];
 
+/// The buttons on a risk acceptance request to the security leads.
+pub const DECISION_ACTIONS: [(&str, &str); 2] = [
+    ("approve_acceptance", "Approve risk acceptance"),
+    ("reject_acceptance", "Reject"),
+];
+
 /// The `block_id` of an alert's actions block.
 pub const ALERT_ACTIONS_BLOCK: &str = "muster_alert";
 
@@ -68,7 +74,11 @@ pub fn alert_blocks(view: &AlertView) -> Value {
         "elements": [{"type": "mrkdwn", "text": truncate_mrkdwn(&format!("muster group `{}`", escape(view.group_key.as_str())), MAX_TEXT_CHARS)}],
     }));
     let value: String = view.group_key.as_str().chars().take(MAX_VALUE_CHARS).collect();
-    let buttons: Vec<Value> = ALERT_ACTIONS
+    let actions: &[(&str, &str)] = match view.actions {
+        muster_core::ports::CardActions::Alert => &ALERT_ACTIONS,
+        muster_core::ports::CardActions::AcceptanceDecision => &DECISION_ACTIONS,
+    };
+    let buttons: Vec<Value> = actions
         .iter()
         .map(|(action_id, label)| {
             let mut button = json!({
@@ -77,7 +87,7 @@ pub fn alert_blocks(view: &AlertView) -> Value {
                 "text": {"type": "plain_text", "text": label},
                 "value": value,
             });
-            if *action_id == "ack" {
+            if matches!(*action_id, "ack" | "approve_acceptance") {
                 button["style"] = json!("primary");
             }
             button
@@ -215,6 +225,7 @@ mod tests {
                 "CVE-2023-0216".into(),
             ],
             group_key: GroupKey::parse("payments/img:1/pkg:openssl").unwrap(),
+            actions: Default::default(),
         }
     }
 

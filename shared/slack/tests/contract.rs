@@ -346,6 +346,7 @@ fn alert_message(channel: &str) -> ChatMessage {
         ticket_key: Some("PAY-12".into()),
         evidence: vec!["CVE-2023-0286 (KEV)".into()],
         group_key: GroupKey::parse("payments/img:1/pkg:openssl").unwrap(),
+        actions: Default::default(),
     };
     ChatMessage {
         channel: channel.to_owned(),

@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use super::sweep::{acknowledge, snooze};
+use super::triage::accept_risk;
 use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 use crate::messages::{Message, TicketEvent};
-use crate::model::GroupKey;
-use crate::ports::{ChatMessage, ChatSink, FindingStore, Queue, TicketStore};
+use crate::model::{GroupKey, Status, TicketState};
+use crate::ports::{ChatMessage, ChatSink, FindingStore, FixedClock, Queue, TicketStore};
 
 /// A button on one of muster's alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,10 @@ pub enum ChatActionKind {
     RequestAcceptance,
     /// The team says the group is not theirs: the default triage team is asked to reroute it.
     NotMine,
+    /// A security lead accepts the group's risk for `notify.acceptance_days`: the SLA pauses.
+    ApproveAcceptance,
+    /// A security lead refuses: the ticket reopens and the SLA keeps running.
+    RejectAcceptance,
 }
 
 impl ChatActionKind {
@@ -29,6 +34,8 @@ impl ChatActionKind {
             "snooze" => Some(Self::Snooze),
             "accept_request" => Some(Self::RequestAcceptance),
             "not_mine" => Some(Self::NotMine),
+            "approve_acceptance" => Some(Self::ApproveAcceptance),
+            "reject_acceptance" => Some(Self::RejectAcceptance),
             _ => None,
         }
     }
@@ -105,7 +112,55 @@ where
                 ":leftwards_arrow_with_hook: {user} sent this to {triage} for rerouting"
             ))
         }
+        ChatActionKind::ApproveAcceptance => {
+            require_security_lead(config, user)?;
+            let until = now + chrono::Duration::days(i64::from(config.notify.acceptance_days));
+            let members = open_members(store, group).await?;
+            let clock = FixedClock(now);
+            let reason = format!("approved in chat by {user}");
+            let mut accepted = 0;
+            for finding in members.iter().filter(|f| f.status != Status::RiskAccepted) {
+                accept_risk(store, &clock, finding.fingerprint(), until, &reason, Some(user)).await?;
+                accepted += 1;
+            }
+            Ok(format!(
+                ":white_check_mark: {user} accepted the risk of {accepted} finding(s) until {}; their SLA is paused",
+                until.format("%Y-%m-%d")
+            ))
+        }
+        ChatActionKind::RejectAcceptance => {
+            require_security_lead(config, user)?;
+            record(
+                store,
+                group,
+                now,
+                "acceptance_rejected",
+                format!("risk acceptance rejected by {user}"),
+            )
+            .await?;
+            if let Some(mut ticket) = store.ticket(group).await? {
+                // Closed with open findings: the ticket sync reopens it, citing the last scan.
+                ticket.state = TicketState::Closed;
+                ticket.updated_at = now;
+                store.save_ticket(&ticket).await?;
+                queue.send(vec![Message::Ticket { group: group.clone() }]).await?;
+            }
+            Ok(format!(
+                ":x: {user} rejected the risk acceptance; the ticket reopens and the SLA keeps running"
+            ))
+        }
     }
+}
+
+/// Only the configured security leads decide on risk acceptances.
+fn require_security_lead(config: &Config, user: &str) -> Result<(), PipelineError> {
+    let id = user.trim_start_matches("<@").trim_end_matches('>');
+    if config.notify.security_leads.iter().any(|lead| lead == id) {
+        return Ok(());
+    }
+    Err(PipelineError::Rejected(format!(
+        "only the security leads (notify.security_leads) decide risk acceptances; {user} is not one"
+    )))
 }
 
 fn until(ticket: &crate::model::Ticket) -> String {

@@ -3,7 +3,7 @@
 //! A P1/P2 group's ticket opening (or reopening) is told at once in the owning team's channel,
 //! as an alert card with buttons; its closing too. Less urgent groups are not told one by one:
 //! their ticket is the notification, and the SLA sweep batches them when they come due. An
-//! acceptance request always goes to the security leads.
+//! acceptance request always goes to the security leads, with Approve / Reject buttons.
 //!
 //! The message's dedupe key is derived from the event and its instant, so a redelivered
 //! notification is posted once, while a ticket closed, reopened and closed again is told twice.
@@ -12,7 +12,7 @@ use super::PipelineError;
 use super::ticket::{remediation_group, upgrade_to};
 use crate::messages::TicketEvent;
 use crate::model::{Finding, GroupKey, Tier};
-use crate::ports::{AlertCard, ChatMessage, ChatSink, FindingStore, TicketStore};
+use crate::ports::{AlertCard, CardActions, ChatMessage, ChatSink, FindingStore, TicketStore};
 
 /// Evidence lines on an alert card.
 const CARD_EVIDENCE: usize = 3;
@@ -71,7 +71,15 @@ where
         TicketEvent::AcceptanceRequested => security_channel.to_owned(),
         _ => format!("#{}", group.owner),
     };
-    let card = matches!(event, TicketEvent::Opened | TicketEvent::Reopened).then(|| AlertCard {
+    let actions = match event {
+        TicketEvent::AcceptanceRequested => CardActions::AcceptanceDecision,
+        _ => CardActions::Alert,
+    };
+    let with_card = matches!(
+        event,
+        TicketEvent::Opened | TicketEvent::Reopened | TicketEvent::AcceptanceRequested
+    );
+    let card = with_card.then(|| AlertCard {
         tier: group.tier,
         title: group.title.clone(),
         fix: fix(&findings, key),
@@ -80,6 +88,7 @@ where
         ticket_key: ticket.key.clone(),
         evidence: evidence(&findings, key),
         group_key: key.clone(),
+        actions,
     });
     chat.post(&ChatMessage {
         channel,
