@@ -60,7 +60,27 @@ async fn the_hourly_sweep_escalates_breaches_once_from_the_due_date_index() {
     assert_eq!(again, report);
     assert_eq!(sent(&store.outbox().await.unwrap()), first);
 
+    // The daily digest job posts the security leads' digest (the fixture's team has no channel
+    // of its own), once a day.
+    run_sweep(&pipeline, job("digest")).await.unwrap();
+    run_sweep(&pipeline, job("digest")).await.unwrap();
+    let digests: Vec<_> = store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.dedupe_key.starts_with("chat:digest:"))
+        .collect();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    assert_eq!(digests[0].target, "#security");
+    assert!(
+        digests[0].payload["digest"]["sections"][0][1][0]
+            .as_str()
+            .unwrap()
+            .starts_with("all: open")
+    );
+
     // A schedule pointed at the wrong job fails loudly instead of doing something else.
-    let error = run_sweep(&pipeline, job("digest")).await.unwrap_err();
-    assert!(error.to_string().contains("\"sweep\" job"), "{error}");
+    let error = run_sweep(&pipeline, job("feeds")).await.unwrap_err();
+    assert!(error.to_string().contains("\"sweep\" or \"digest\" job"), "{error}");
 }

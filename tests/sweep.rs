@@ -249,3 +249,47 @@ async fn an_acknowledged_group_stops_escalating_until_the_acknowledgement_ends()
         web.iter().filter(|g| g.due_at <= next_day + Duration::days(2)).count()
     );
 }
+
+#[tokio::test]
+async fn digests_go_to_the_security_leads_and_to_each_team_once_a_day() {
+    let Some((pipeline, _)) = three_teams().await else {
+        return;
+    };
+    let morning = "2026-11-20T08:00:00Z".parse().unwrap();
+
+    let posted = pipeline.post_digests(morning, Duration::days(1)).await.unwrap();
+    let again = pipeline
+        .post_digests(morning + Duration::hours(3), Duration::days(1))
+        .await
+        .unwrap();
+
+    assert_eq!(posted, 4, "security leads + three teams with a channel");
+    assert_eq!(again, posted, "the same day's run is deduped by the sink, not skipped");
+    let digests: Vec<_> = pipeline
+        .store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.dedupe_key.starts_with("chat:digest:"))
+        .collect();
+    let targets: std::collections::BTreeSet<_> = digests.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(digests.len(), 4, "posted once per day: {digests:?}");
+    assert_eq!(
+        targets,
+        ["#payments", "#platform", "#security", "#web"].into_iter().collect()
+    );
+    let payments = digests.iter().find(|e| e.target == "#payments").unwrap();
+    let lines = payments.payload["digest"]["sections"][0][1].as_array().unwrap();
+    assert!(
+        lines.iter().any(|l| l.as_str().unwrap().starts_with("payments: open")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.as_str().unwrap().starts_with("web:")),
+        "a team digest is scoped"
+    );
+    let leads = digests.iter().find(|e| e.target == "#security").unwrap();
+    let top = leads.payload["digest"]["sections"][1][1].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 10, "{top:?}");
+}

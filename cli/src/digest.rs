@@ -57,6 +57,10 @@ pub struct DigestArgs {
     /// Compute the digest as of this instant (RFC 3339), to replay a day.
     #[arg(long)]
     now: Option<String>,
+    /// Post the security leads' digest and every team's to chat instead of printing
+    /// (`muster serve` does this daily).
+    #[arg(long, conflicts_with_all = ["team", "out"])]
+    pub post: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +130,11 @@ pub async fn run_digest(pipeline: &EmbeddedPipeline, args: DigestArgs, json: boo
         Period::Day => Duration::days(1),
         Period::Week => Duration::weeks(1),
     };
+    if args.post {
+        let posted = pipeline.post_digests(now, period).await?;
+        eprintln!("posted {posted} digests");
+        return Ok(());
+    }
     let findings = pipeline.store.list_findings(&FindingFilter::default()).await?;
     let digest = digest(&findings, now, period, team.as_ref());
     let format = if json { DigestFormat::Json } else { args.format };

@@ -116,14 +116,9 @@ impl Command {
     fn only_reads(&self) -> bool {
         matches!(
             self,
-            Self::Findings(_)
-                | Self::Tickets
-                | Self::Outbox
-                | Self::Explain(_)
-                | Self::Groups
-                | Self::Digest(_)
-                | Self::Gate(_)
+            Self::Findings(_) | Self::Tickets | Self::Outbox | Self::Explain(_) | Self::Groups | Self::Gate(_)
         ) || matches!(self, Self::Retry(args) if args.list)
+            || matches!(self, Self::Digest(args) if !args.post)
     }
 }
 
@@ -799,9 +794,18 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
                     Ok(expired) => tracing::info!(expired, "risk acceptances expired; findings reopened"),
                     Err(error) => tracing::warn!(%error, "reviewing risk acceptances failed; next hour retries"),
                 }
-                match pipeline.sweep(chrono::Utc::now()).await {
+                let now = chrono::Utc::now();
+                match pipeline.sweep(now).await {
                     Ok(report) => tracing::info!(?report, "SLA sweep"),
                     Err(error) => tracing::warn!(%error, "SLA sweep failed; next hour retries"),
+                }
+                // Posted once per day (the dedupe key names it), from notify.digest_hour on.
+                let notify = &pipeline.config.notify;
+                if let Some(period) = notify.digest.period_at(now, notify.digest_hour) {
+                    match pipeline.post_digests(now, period).await {
+                        Ok(posted) => tracing::info!(posted, "digests"),
+                        Err(error) => tracing::warn!(%error, "posting digests failed; next hour retries"),
+                    }
                 }
             }
         })

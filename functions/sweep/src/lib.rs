@@ -29,8 +29,23 @@ where
     C: Clock,
 {
     let job = event.payload.job;
+    if job == "digest" {
+        let now = pipeline.clock.now();
+        let notify = &pipeline.config.notify;
+        // The schedule fires daily; a weekly setting posts on Mondays only.
+        let period = match notify.digest {
+            muster_core::config::DigestSchedule::Weekly => notify.digest.period_at(now, 0),
+            muster_core::config::DigestSchedule::Daily => Some(chrono::Duration::days(1)),
+            muster_core::config::DigestSchedule::Off => None,
+        };
+        if let Some(period) = period {
+            let posted = pipeline.post_digests(now, period).await?;
+            tracing::info!(posted, "digests");
+        }
+        return Ok(SweepReport::default());
+    }
     if job != "sweep" {
-        return Err(format!("the sweep function runs the \"sweep\" job, not {job:?}").into());
+        return Err(format!("the sweep function runs the \"sweep\" or \"digest\" job, not {job:?}").into());
     }
     let started = std::time::Instant::now();
     let expired = review_acceptances(&pipeline.store, &pipeline.queue, &pipeline.clock).await?;

@@ -459,6 +459,42 @@ pub struct NotifyConfig {
     /// How long a risk acceptance approved in chat lasts, in days.
     #[serde(default = "default_acceptance_days")]
     pub acceptance_days: u32,
+    /// How often digests are posted: `daily`, `weekly` (Mondays) or `off`.
+    #[serde(default)]
+    pub digest: DigestSchedule,
+    /// The hour (UTC) from which the day's digest is posted.
+    #[serde(default = "default_digest_hour")]
+    pub digest_hour: u32,
+}
+
+/// How often `muster serve` posts the digests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestSchedule {
+    #[default]
+    Daily,
+    /// Mondays, covering the week.
+    Weekly,
+    Off,
+}
+
+impl DigestSchedule {
+    /// The period a digest posted at `now` covers, or `None` when none is due then.
+    pub fn period_at(self, now: chrono::DateTime<chrono::Utc>, hour: u32) -> Option<chrono::Duration> {
+        use chrono::{Datelike, Timelike};
+        if now.hour() < hour {
+            return None;
+        }
+        match self {
+            Self::Daily => Some(chrono::Duration::days(1)),
+            Self::Weekly if now.weekday() == chrono::Weekday::Mon => Some(chrono::Duration::weeks(1)),
+            Self::Weekly | Self::Off => None,
+        }
+    }
+}
+
+fn default_digest_hour() -> u32 {
+    8
 }
 
 impl Default for NotifyConfig {
@@ -467,6 +503,8 @@ impl Default for NotifyConfig {
             security_channel: default_security_channel(),
             security_leads: Vec::new(),
             acceptance_days: default_acceptance_days(),
+            digest: DigestSchedule::default(),
+            digest_hour: default_digest_hour(),
         }
     }
 }
@@ -609,6 +647,12 @@ impl Config {
         if scoring.next_upgrade_days == 0 {
             return Err(invalid("scoring.next_upgrade_days must be at least 1".into()));
         }
+        if self.notify.digest_hour > 23 {
+            return Err(invalid(format!(
+                "notify.digest_hour is an hour of the day (0-23, UTC), not {}",
+                self.notify.digest_hour
+            )));
+        }
         if !(1..=365).contains(&self.notify.acceptance_days) {
             return Err(invalid(format!(
                 "notify.acceptance_days must be between 1 and 365, not {}",
@@ -689,6 +733,25 @@ mod tests {
         assert_eq!(config.http.body_limit_bytes(), 32 * 1024 * 1024);
         let bigger = Config::from_toml("[http]\nbody_limit_mib = 100\n", "muster.toml").unwrap();
         assert_eq!(bigger.http.body_limit_bytes(), 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn digests_are_due_from_the_digest_hour_daily_or_on_mondays() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        // 2026-11-30 is a Monday.
+        assert_eq!(DigestSchedule::Daily.period_at(at("2026-11-27T07:59:00Z"), 8), None);
+        assert_eq!(
+            DigestSchedule::Daily.period_at(at("2026-11-27T08:00:00Z"), 8),
+            Some(chrono::Duration::days(1))
+        );
+        assert_eq!(DigestSchedule::Weekly.period_at(at("2026-11-27T09:00:00Z"), 8), None);
+        assert_eq!(
+            DigestSchedule::Weekly.period_at(at("2026-11-30T09:00:00Z"), 8),
+            Some(chrono::Duration::weeks(1))
+        );
+        assert_eq!(DigestSchedule::Off.period_at(at("2026-11-30T09:00:00Z"), 8), None);
+        let err = Config::from_toml("[notify]\ndigest_hour = 24\n", "t").unwrap_err();
+        assert!(err.to_string().contains("digest_hour"), "{err}");
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl<S: OutboxStore> ChatSink for OutboxChat<S> {
             "post",
             &message.channel,
             format!("chat:{}", message.dedupe_key),
-            json!({ "channel": message.channel, "text": message.text, "blocks": message.blocks, "card": message.card }),
+            json!({ "channel": message.channel, "text": message.text, "blocks": message.blocks, "card": message.card, "digest": message.digest }),
         );
         self.0.append_outbox(&entry).await?;
         Ok(())

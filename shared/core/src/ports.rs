@@ -367,6 +367,16 @@ pub struct ChatMessage {
     /// An alert card with action buttons; sinks that can render one do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<AlertCard>,
+    /// A digest's sections; sinks that can lay them out (Slack: Block Kit) do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<ChatDigest>,
+}
+
+/// A digest for chat: a title and headed sections of lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatDigest {
+    pub title: String,
+    pub sections: Vec<(String, Vec<String>)>,
 }
 
 pub trait ChatSink: Send + Sync {

@@ -51,15 +51,21 @@ impl<S: OutboxStore + Clone> ChatSink for SlackOrOutbox<S> {
             return Ok(());
         }
         // An alert card becomes Block Kit with the action buttons.
-        let posted = match (&message.card, &message.blocks) {
-            (Some(card), None) => {
+        // A digest becomes headed Block Kit sections.
+        let blocks = match (&message.blocks, &message.card, &message.digest) {
+            (None, Some(card), _) => Some(crate::alert_blocks(card)),
+            (None, None, Some(digest)) => Some(crate::digest_blocks(&digest.title, &digest.sections)),
+            _ => None,
+        };
+        let posted = match blocks {
+            Some(blocks) => {
                 let with_blocks = ChatMessage {
-                    blocks: Some(crate::alert_blocks(card)),
+                    blocks: Some(blocks),
                     ..message.clone()
                 };
                 slack.post_message(&with_blocks).await?
             }
-            _ => slack.post_message(message).await?,
+            None => slack.post_message(message).await?,
         };
         let entry = OutboxEntry {
             id: 0,

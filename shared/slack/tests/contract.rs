@@ -354,6 +354,7 @@ fn alert_message(channel: &str) -> ChatMessage {
         text: "P1 openssl 3.0.7 in payments-api: upgrade to 3.0.13".into(),
         blocks: Some(alert_blocks(&view)),
         card: None,
+        digest: None,
     }
 }
 

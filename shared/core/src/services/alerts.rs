@@ -52,6 +52,7 @@ pub fn failure_alert(letters: &[DeadLetter], channel: &str, now: DateTime<Utc>) 
         text,
         blocks: None,
         card: None,
+        digest: None,
     })
 }
 

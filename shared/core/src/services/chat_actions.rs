@@ -106,6 +106,7 @@ where
                 ),
                 blocks: None,
                 card: None,
+                digest: None,
             })
             .await?;
             Ok(format!(

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod chat_actions;
 pub mod context;
 pub mod digest;
+pub mod digest_post;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;

@@ -96,6 +96,7 @@ where
         text,
         blocks: None,
         card,
+        digest: None,
     })
     .await?;
     Ok(())

@@ -59,6 +59,15 @@ where
         sweep(&self.store, &self.chat, &self.config, now).await
     }
 
+    /// Posts the security leads' digest and every team's for the period ending `now`.
+    pub async fn post_digests(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        period: chrono::Duration,
+    ) -> Result<usize, PipelineError> {
+        super::digest_post::post_digests(&self.store, &self.chat, &self.config, now, period).await
+    }
+
     /// Silences a group's escalation ladder for `sweep.ack_days` (Slack button, `muster ack`).
     pub async fn acknowledge(&self, group: &GroupKey, by: &str) -> Result<Ticket, PipelineError> {
         acknowledge(&self.store, &self.config, group, by, self.clock.now()).await

@@ -138,6 +138,7 @@ where
             text,
             blocks: None,
             card: None,
+            digest: None,
         })
         .await?;
         report.messages += 1;
