@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{PipelineError, open_members, stamp};
 use crate::config::{ClosedWhileDetected, Config};
 use crate::messages::{Message, TicketEvent};
-use crate::model::{GroupKey, TicketState};
+use crate::model::{GroupKey, Ticket, TicketState};
 use crate::ports::{Clock, FindingStore, Queue, TicketStore, parse_group_marker};
 
 /// What a person did to a ticket.
@@ -201,9 +201,7 @@ where
             if ticket.state == TicketState::Open {
                 return Ok(TrackerOutcome::new("recorded", "already open"));
             }
-            ticket.state = TicketState::Open;
-            ticket.updated_at = now;
-            store.save_ticket(&ticket).await?;
+            set_state(store, &mut ticket, TicketState::Open, now).await?;
             // With nothing left open, the next ticket sync closes it again with the reason.
             queue
                 .send(vec![Message::Ticket {
@@ -217,9 +215,7 @@ where
         }
         TrackerAction::Closed if open.is_empty() => {
             if ticket.state != TicketState::Closed {
-                ticket.state = TicketState::Closed;
-                ticket.updated_at = now;
-                store.save_ticket(&ticket).await?;
+                set_state(store, &mut ticket, TicketState::Closed, now).await?;
             }
             Ok(TrackerOutcome::new(
                 "recorded",
@@ -238,9 +234,7 @@ where
             match config.trackers.on_closed_while_detected {
                 ClosedWhileDetected::Reopen => {
                     // Closed-with-open-findings is what the ticket sync reopens, with a note.
-                    ticket.state = TicketState::Closed;
-                    ticket.updated_at = now;
-                    store.save_ticket(&ticket).await?;
+                    set_state(store, &mut ticket, TicketState::Closed, now).await?;
                     queue
                         .send(vec![Message::Ticket {
                             group: event.group.clone(),
@@ -249,9 +243,7 @@ where
                     Ok(TrackerOutcome::new("reopening", detail))
                 }
                 ClosedWhileDetected::Flag => {
-                    ticket.state = TicketState::ClosedInTracker;
-                    ticket.updated_at = now;
-                    store.save_ticket(&ticket).await?;
+                    set_state(store, &mut ticket, TicketState::ClosedInTracker, now).await?;
                     Ok(TrackerOutcome::new("flagged", detail))
                 }
             }
@@ -266,9 +258,7 @@ where
                 open.len()
             );
             stamp(store, &mut open, now, "acceptance_requested", &detail).await?;
-            ticket.state = TicketState::ClosedInTracker;
-            ticket.updated_at = now;
-            store.save_ticket(&ticket).await?;
+            set_state(store, &mut ticket, TicketState::ClosedInTracker, now).await?;
             queue
                 .send(vec![Message::Notify {
                     group: event.group.clone(),
@@ -279,6 +269,19 @@ where
             Ok(TrackerOutcome::new("acceptance_requested", detail))
         }
     }
+}
+
+/// Records the ticket's new state as of `now`.
+async fn set_state<S: TicketStore>(
+    store: &S,
+    ticket: &mut Ticket,
+    state: TicketState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), PipelineError> {
+    ticket.state = state;
+    ticket.updated_at = now;
+    store.save_ticket(ticket).await?;
+    Ok(())
 }
 
 #[cfg(test)]
