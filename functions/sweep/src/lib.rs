@@ -32,13 +32,8 @@ where
     if job == "digest" {
         let now = pipeline.clock.now();
         let notify = &pipeline.config.notify;
-        // The schedule fires daily; a weekly setting posts on Mondays only.
-        let period = match notify.digest {
-            muster_core::config::DigestSchedule::Weekly => notify.digest.period_at(now, 0),
-            muster_core::config::DigestSchedule::Daily => Some(chrono::Duration::days(1)),
-            muster_core::config::DigestSchedule::Off => None,
-        };
-        if let Some(period) = period {
+        // The schedule picks the hour; the setting still decides daily, Mondays only, or off.
+        if let Some(period) = notify.digest.period_at(now, 0) {
             let posted = pipeline.post_digests(now, period).await?;
             tracing::info!(posted, "digests");
         }
