@@ -170,6 +170,7 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
         digest: None,
         updated_at: at("2026-11-01T10:00:00Z"),
         acknowledged: None,
+        told: None,
     };
     store.claim_ticket(&claim).await.unwrap();
     let again = store.claim_ticket(&claim).await.unwrap_err();
@@ -183,6 +184,10 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
             by: "U024BE7LH".into(),
             at: at("2026-11-02T10:00:00Z"),
             until: at("2026-11-05T10:00:00Z"),
+        }),
+        told: Some(muster_core::model::Told {
+            rung: muster_core::model::Rung::Breached,
+            at: at("2026-11-03T10:00:00Z"),
         }),
         ..claim
     };

@@ -1,15 +1,16 @@
-//! The SLA sweep over real reports for three teams: reminders before the due date, escalation
-//! to the team lead on breach and to the security lead a week later — one batched message per
-//! recipient and rung, never twice in the nag interval, never inside a team's quiet hours, and
-//! silent for acknowledged groups.
+//! The SLA sweep over real reports for three teams: new P3/P4 groups once, reminders before
+//! the due date, escalation to the team lead on breach and to the security lead a week later —
+//! one batched message per recipient and sweep, never the same rung twice in the nag interval,
+//! never inside a team's quiet hours, and silent for acknowledged groups.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use muster_core::model::RemediationGroup;
+use muster_core::model::{RemediationGroup, Tier};
 use muster_core::ownership::parse_owners_yaml;
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore};
 use muster_core::services::context::import_ownership;
+use muster_core::services::sweep::SweepReport;
 use muster_core::services::ticket::open_groups;
 use muster_tests::{TestPipeline, ingest_from, pipeline_at, sample};
 
@@ -69,31 +70,73 @@ async fn three_teams() -> Option<(TestPipeline, Vec<RemediationGroup>)> {
     Some((pipeline, groups))
 }
 
-/// (recipient, rung) → number of group lines, as the outbox recorded the sweep's messages.
-async fn sweep_messages(pipeline: &TestPipeline) -> BTreeMap<(String, String), usize> {
-    let mut seen = BTreeMap::new();
-    for entry in pipeline.store.outbox().await.unwrap() {
-        let Some(key) = entry.dedupe_key.strip_prefix("chat:sweep:") else {
-            continue;
+/// A sweep message's sections, read back from their headings: rung → number of groups.
+fn sections(text: &str) -> BTreeMap<String, usize> {
+    let mut sections = BTreeMap::new();
+    for heading in text.lines().filter(|l| !l.starts_with("• ")) {
+        let count: usize = heading.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let rung = if heading.contains("long past their SLA") {
+            "long_breached"
+        } else if heading.contains("past their SLA") {
+            "breached"
+        } else if heading.contains("due soon") {
+            "due_soon"
+        } else if heading.contains("new remediation") {
+            "new"
+        } else {
+            panic!("unknown section {heading:?}")
         };
-        let rung = key.split(':').next().unwrap().to_owned();
-        let lines = entry.payload["text"].as_str().unwrap().lines().count() - 1;
-        let previous = seen.insert((entry.target.clone(), rung), lines);
-        assert!(previous.is_none(), "one message per recipient and rung: {entry:?}");
+        assert!(
+            sections.insert(rung.to_owned(), count).is_none(),
+            "one section per rung: {text}"
+        );
     }
-    seen
+    sections
 }
 
-/// What the ladder should say at `now`, computed from the groups and the owners file above.
-fn expected(groups: &[RemediationGroup], now: DateTime<Utc>, quiet: &[&str]) -> BTreeMap<(String, String), usize> {
+/// The sweep messages recorded since the last call: (recipient, rung) → number of groups,
+/// checking that each recipient got one message.
+async fn sweep_messages(pipeline: &TestPipeline, seen: &mut u64) -> BTreeMap<(String, String), usize> {
+    let mut told = BTreeMap::new();
+    let mut recipients = std::collections::BTreeSet::new();
+    for entry in pipeline.store.outbox().await.unwrap() {
+        if entry.id <= *seen {
+            continue;
+        }
+        *seen = entry.id;
+        if !entry.dedupe_key.starts_with("chat:sweep:") {
+            continue;
+        }
+        assert!(
+            recipients.insert(entry.target.clone()),
+            "one message per recipient: {entry:?}"
+        );
+        for (rung, count) in sections(entry.payload["text"].as_str().unwrap()) {
+            told.insert((entry.target.clone(), rung), count);
+        }
+    }
+    told
+}
+
+/// What the ladder should say at `now`, computed from the groups and the owners file above;
+/// `first` for the first sweep, which also lists every P3/P4 group as new.
+fn expected(
+    groups: &[RemediationGroup],
+    now: DateTime<Utc>,
+    quiet: &[&str],
+    first: bool,
+) -> BTreeMap<(String, String), usize> {
     let mut expected = BTreeMap::new();
     for group in groups {
         let team = group.owner.as_str();
-        if quiet.contains(&team) || team == "security-triage" {
+        if quiet.contains(&team) {
             continue;
         }
         let (rung, recipient) = if group.due_at > now + Duration::days(2) {
-            continue;
+            if !first || group.tier <= Tier::P2 {
+                continue;
+            }
+            ("new", format!("#{team}"))
         } else if group.due_at > now {
             ("due_soon", format!("#{team}"))
         } else if now - group.due_at >= Duration::days(7) {
@@ -106,7 +149,7 @@ fn expected(groups: &[RemediationGroup], now: DateTime<Utc>, quiet: &[&str]) -> 
             let lead = match team {
                 "payments" => "U0PAYLEAD".to_owned(),
                 "platform" => "U0PLATLEAD".to_owned(),
-                _ => "#web".to_owned(),
+                _ => format!("#{team}"),
             };
             ("breached", lead)
         };
@@ -116,54 +159,60 @@ fn expected(groups: &[RemediationGroup], now: DateTime<Utc>, quiet: &[&str]) -> 
 }
 
 async fn sweep_twice(pipeline: &TestPipeline, now: DateTime<Utc>) {
-    let first = pipeline.sweep(now).await.unwrap();
+    pipeline.sweep(now).await.unwrap();
     let second = pipeline.sweep(now).await.unwrap();
-    assert_eq!(first, second, "a sweep at the same instant decides the same");
+    assert_eq!(
+        second,
+        SweepReport::default(),
+        "a second sweep at the same instant finds everything told"
+    );
 }
 
 #[tokio::test]
-async fn reminders_then_escalation_batched_per_recipient_and_rung() {
+async fn reminders_then_escalation_batched_per_recipient() {
     let Some((pipeline, groups)) = three_teams().await else {
         return;
     };
-    // The first due date among the three teams' groups (those of the default team are not
-    // asserted: it has no channel in this file).
-    let first_due = groups
-        .iter()
-        .filter(|g| g.owner.as_str() != "security-triage")
-        .map(|g| g.due_at)
-        .min()
-        .unwrap();
+    let first_due = groups.iter().map(|g| g.due_at).min().unwrap();
     // 14:00 UTC: 15:00 in Berlin, 09:00 in New York — nobody's quiet hours.
     let at_14 = |day: DateTime<Utc>| day.date_naive().and_hms_opt(14, 0, 0).unwrap().and_utc();
+    let mut seen = 0;
 
-    // Day 0: nothing is due within the reminder window.
+    // Day 0: nothing is due within the reminder window; each channel hears its new P3/P4
+    // groups, once.
     let day0 = "2026-11-01T14:00:00Z".parse().unwrap();
     sweep_twice(&pipeline, day0).await;
-    assert_eq!(sweep_messages(&pipeline).await, BTreeMap::new());
+    let want = expected(&groups, day0, &[], true);
+    assert!(
+        want.keys().all(|(_, rung)| rung == "new") && !want.is_empty(),
+        "{want:?}"
+    );
+    assert_eq!(sweep_messages(&pipeline, &mut seen).await, want);
 
     // T-2: the owners' channels hear what is due soon, once each.
     let reminder = at_14(first_due - Duration::days(2));
     sweep_twice(&pipeline, reminder).await;
-    let after_reminder = sweep_messages(&pipeline).await;
-    let want = expected(&groups, reminder, &[]);
+    let want = expected(&groups, reminder, &[], false);
     assert!(!want.is_empty());
-    assert_eq!(after_reminder, want);
+    assert_eq!(sweep_messages(&pipeline, &mut seen).await, want);
 
     // Breach day: the team leads hear about the breaches.
     let breach = at_14(first_due + Duration::days(1));
     sweep_twice(&pipeline, breach).await;
-    let mut want_all = want.clone();
-    want_all.extend(expected(&groups, breach, &[]));
-    assert_eq!(sweep_messages(&pipeline).await, want_all);
-    assert!(want_all.keys().any(|(_, rung)| rung == "breached"));
+    let want = expected(&groups, breach, &[], false);
+    assert!(want.keys().any(|(_, rung)| rung == "breached"));
+    assert_eq!(sweep_messages(&pipeline, &mut seen).await, want);
+
+    // Four hours later, within the nag interval: nothing new to say, nothing said.
+    pipeline.sweep(breach + Duration::hours(4)).await.unwrap();
+    assert_eq!(sweep_messages(&pipeline, &mut seen).await, BTreeMap::new());
 
     // Breach + 7: the security lead hears about the long breaches.
     let long = at_14(first_due + Duration::days(8));
     sweep_twice(&pipeline, long).await;
-    want_all.extend(expected(&groups, long, &[]));
-    assert_eq!(sweep_messages(&pipeline).await, want_all);
-    assert!(want_all.keys().any(|(_, rung)| rung == "long_breached"));
+    let want = expected(&groups, long, &[], false);
+    assert!(want.keys().any(|(_, rung)| rung == "long_breached"));
+    assert_eq!(sweep_messages(&pipeline, &mut seen).await, want);
 }
 
 #[tokio::test]
@@ -177,14 +226,18 @@ async fn quiet_hours_hold_messages_until_the_window_opens() {
     // 21:00 UTC is 22:00 in Berlin (payments is quiet), 16:00 in New York, 21:00 in UTC.
     let night = breach_day.and_hms_opt(21, 0, 0).unwrap().and_utc();
     let report = pipeline.sweep(night).await.unwrap();
-    let payments_groups = expected(&groups, night, &[])
+    let payments_groups = expected(&groups, night, &[], true)
         .iter()
         .filter(|((recipient, _), _)| recipient.starts_with("U0PAY") || recipient == "#payments")
         .map(|(_, n)| n)
         .sum::<usize>();
     assert!(payments_groups > 0, "payments has breached groups that night");
     assert_eq!(report.quiet, payments_groups);
-    assert_eq!(sweep_messages(&pipeline).await, expected(&groups, night, &["payments"]));
+    let mut seen = 0;
+    assert_eq!(
+        sweep_messages(&pipeline, &mut seen).await,
+        expected(&groups, night, &["payments"], true)
+    );
 
     // 07:00 UTC next day is 08:00 in Berlin: the window opened, payments hears it now.
     let morning = (breach_day + chrono::Days::new(1))
@@ -192,15 +245,16 @@ async fn quiet_hours_hold_messages_until_the_window_opens() {
         .unwrap()
         .and_utc();
     pipeline.sweep(morning).await.unwrap();
-    let told_lead = pipeline
-        .store
-        .outbox()
-        .await
-        .unwrap()
+    let told = sweep_messages(&pipeline, &mut seen).await;
+    let payments: BTreeMap<_, _> = expected(&groups, morning, &[], true)
         .into_iter()
-        .filter(|e| e.target == "U0PAYLEAD" && e.dedupe_key.starts_with("chat:sweep:breached:"))
-        .count();
-    assert_eq!(told_lead, 1);
+        .filter(|((recipient, _), _)| recipient.starts_with("U0PAY") || recipient == "#payments")
+        .collect();
+    assert!(payments.contains_key(&("U0PAYLEAD".to_owned(), "breached".to_owned())));
+    assert_eq!(
+        told, payments,
+        "only payments hears, what it missed overnight; the others were told within the interval"
+    );
 }
 
 #[tokio::test]
@@ -221,17 +275,22 @@ async fn an_acknowledged_group_stops_escalating_until_the_acknowledgement_ends()
     );
 
     // Acknowledged on 2026-11-01 for 3 days: a sweep on day 2 is silent for web...
+    let mut seen = 0;
     let report = pipeline.sweep("2026-11-03T14:00:00Z".parse().unwrap()).await.unwrap();
+    let told = sweep_messages(&pipeline, &mut seen).await;
+    assert!(!told.keys().any(|(recipient, _)| recipient == "#web"), "{told:?}");
+    let web_new = web.iter().filter(|g| g.tier >= Tier::P3).count();
+    assert!(web_new > 0);
     assert_eq!(
-        report.acknowledged, 0,
-        "nothing of web is due yet, so nothing to silence"
+        report.acknowledged, web_new,
+        "nothing of web is due yet; only its new groups' announcement is held"
     );
     // ...and after the acknowledgement ended, the breach is told again.
     let breach = first_due + Duration::hours(4);
     let report = pipeline.sweep(breach).await.unwrap();
     assert_eq!(report.acknowledged, 0);
     assert!(
-        sweep_messages(&pipeline)
+        sweep_messages(&pipeline, &mut seen)
             .await
             .contains_key(&("#web".to_owned(), "breached".to_owned()))
     );

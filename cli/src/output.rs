@@ -182,8 +182,14 @@ pub fn swept(report: &muster_core::services::sweep::SweepReport, json: bool) -> 
         return print_json(report);
     }
     emit(&format!(
-        "swept: {} due soon, {} breached, {} long breached; {} acknowledged, {} held for quiet hours; {} messages\n",
-        report.due_soon, report.breached, report.long_breached, report.acknowledged, report.quiet, report.messages
+        "swept: told {} new, {} due soon, {} breached, {} long breached; {} acknowledged, {} held for quiet hours; {} messages\n",
+        report.new,
+        report.due_soon,
+        report.breached,
+        report.long_breached,
+        report.acknowledged,
+        report.quiet,
+        report.messages
     ))
 }
 

@@ -47,6 +47,7 @@ where
     let report = pipeline.sweep(pipeline.clock.now()).await?;
     tracing::info!(
         expired_acceptances = expired,
+        new = report.new,
         due_soon = report.due_soon,
         breached = report.breached,
         long_breached = report.long_breached,

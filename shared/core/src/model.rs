@@ -924,6 +924,39 @@ pub struct Ticket {
     /// Someone said they are on it: the escalation ladder is silent until `until`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledgement>,
+    /// What the SLA sweep last told about the group, and when: a rung is told again only when
+    /// the group climbs the ladder or the nag interval has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub told: Option<Told>,
+}
+
+/// A step of the escalation ladder, in the order a group climbs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rung {
+    /// Ticketed, not urgent (P3/P4): listed once in the team's next batched message.
+    New,
+    DueSoon,
+    Breached,
+    LongBreached,
+}
+
+impl Rung {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::DueSoon => "due_soon",
+            Self::Breached => "breached",
+            Self::LongBreached => "long_breached",
+        }
+    }
+}
+
+/// The sweep's memory of a group: the rung it last told and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    pub rung: Rung,
+    pub at: DateTime<Utc>,
 }
 
 /// An acknowledgement (Slack button or `muster ack`) of a group's ticket.

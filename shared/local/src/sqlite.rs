@@ -114,6 +114,10 @@ CREATE TABLE epss (
 -- A ticket's acknowledgement (JSON): silences the SLA escalation ladder until its end.
 ALTER TABLE tickets ADD COLUMN acknowledged TEXT;
 "#,
+    r#"
+-- What the SLA sweep last told about a ticket's group (JSON: rung and instant).
+ALTER TABLE tickets ADD COLUMN told TEXT;
+"#,
 ];
 
 /// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
@@ -470,6 +474,7 @@ type TicketColumns = (
     Option<String>,
     String,
     Option<String>,
+    Option<String>,
 );
 
 fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
@@ -482,17 +487,22 @@ fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
         row.get(5)?,
         row.get(6)?,
         row.get(7)?,
+        row.get(8)?,
     ))
 }
 
 fn decode_ticket(
-    (group, tracker, key, url, state, digest, updated_at, acknowledged): TicketColumns,
+    (group, tracker, key, url, state, digest, updated_at, acknowledged, told): TicketColumns,
 ) -> anyhow::Result<Ticket> {
     Ok(Ticket {
         acknowledged: acknowledged
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .context("stored acknowledgement is not JSON")?,
+        told: told
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .context("stored sweep state is not JSON")?,
         group: GroupKey::parse(&group)?,
         tracker,
         key,
@@ -503,16 +513,18 @@ fn decode_ticket(
     })
 }
 
-fn acknowledgement_json(ticket: &Ticket) -> Result<Option<String>, StoreError> {
-    ticket
-        .acknowledged
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::Unknown(e.into()))
+/// The ticket's JSON columns: acknowledgement and sweep state.
+fn ticket_json(ticket: &Ticket) -> Result<(Option<String>, Option<String>), StoreError> {
+    fn encode<T: serde::Serialize>(value: Option<&T>) -> Result<Option<String>, StoreError> {
+        value
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Unknown(e.into()))
+    }
+    Ok((encode(ticket.acknowledged.as_ref())?, encode(ticket.told.as_ref())?))
 }
 
-const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged";
+const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged, told";
 
 impl TicketStore for SqliteStore {
     async fn ticket(&self, group: &GroupKey) -> Result<Option<Ticket>, StoreError> {
@@ -532,11 +544,11 @@ impl TicketStore for SqliteStore {
 
     async fn claim_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
-        let acknowledged = acknowledgement_json(&ticket)?;
+        let (acknowledged, told) = ticket_json(&ticket)?;
         let inserted = self
             .call(move |conn| {
                 let changed = conn.execute(
-                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (group_key) DO NOTHING"),
+                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (group_key) DO NOTHING"),
                     params![
                         ticket.group.as_str(),
                         ticket.tracker,
@@ -545,7 +557,8 @@ impl TicketStore for SqliteStore {
                         ticket.state.as_str(),
                         ticket.digest,
                         time_text(ticket.updated_at),
-                        acknowledged
+                        acknowledged,
+                        told
                     ],
                 )?;
                 Ok((changed == 1, ticket.group))
@@ -561,10 +574,12 @@ impl TicketStore for SqliteStore {
 
     async fn save_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
-        let acknowledged = acknowledgement_json(&ticket)?;
+        let (acknowledged, told) = ticket_json(&ticket)?;
         self.call(move |conn| {
             conn.execute(
-                &format!("INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!(
+                    "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
                 params![
                     ticket.group.as_str(),
                     ticket.tracker,
@@ -573,7 +588,8 @@ impl TicketStore for SqliteStore {
                     ticket.state.as_str(),
                     ticket.digest,
                     time_text(ticket.updated_at),
-                    acknowledged
+                    acknowledged,
+                    told
                 ],
             )?;
             Ok(())

@@ -1,64 +1,57 @@
 //! The SLA sweep: once an hour (and on `muster sweep --now`) it reads the open findings due
 //! within the reminder window or already breached — through the store's due-date index, never
-//! the whole table — and climbs the escalation ladder, one batched message per recipient and
-//! rung:
+//! the whole findings table — plus the tickets opened since it last ran, and tells each
+//! recipient, in one batched message, what is new, due soon and breached:
 //!
 //! | rung | when | who hears |
 //! |---|---|---|
+//! | new | a P3/P4 group was ticketed (P1/P2 were told at once) | the team's channel |
 //! | due soon | due within `sweep.reminder_days` | the team's channel |
 //! | breached | past due | the team lead (`escalation[1]`), else the team's channel |
 //! | long breached | past due by `sweep.long_breach_days` | the security lead (`escalation[2]`), else `notify.security_channel` |
 //!
-//! A recipient hears each rung at most once per `nag_interval_hours`: the message's dedupe key
-//! names the rung, the recipient and the interval, so two sweeps at the same instant (or a retry)
-//! post it once. Messages wait while the owning team is in its quiet hours (P1 may break
-//! through); an acknowledged group is silent until its acknowledgement ends.
+//! Each ticket remembers the rung last told and when: a group is told again when it climbs the
+//! ladder, or once `nag_interval_hours` have passed on the same rung ("new" is told once). Two
+//! sweeps at the same instant (or a retry) post once: the second finds the groups told, and a
+//! message posted but not yet remembered carries the same dedupe key. Messages wait while the
+//! owning team is in its quiet hours (P1 may break through); an acknowledged group is silent
+//! until its acknowledgement ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Serialize;
 
-use super::ticket::open_groups;
+use sha2::{Digest as _, Sha256};
+
+use super::ticket::{open_groups, remediation_group};
 use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
-use crate::model::{Acknowledgement, GroupKey, RemediationGroup, TeamId, Ticket, Tier};
+pub use crate::model::Rung;
+use crate::model::{Acknowledgement, GroupKey, RemediationGroup, TeamId, Ticket, TicketState, Tier, Told};
 use crate::ownership::{QuietHours, Team};
 use crate::ports::{ChatMessage, ChatSink, ContextStore, FindingStore, TicketStore};
 
-/// A step of the escalation ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rung {
-    DueSoon,
-    Breached,
-    LongBreached,
-}
-
-impl Rung {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DueSoon => "due_soon",
-            Self::Breached => "breached",
-            Self::LongBreached => "long_breached",
-        }
-    }
-
-    fn heading(self, count: usize) -> String {
-        let groups = if count == 1 { "group" } else { "groups" };
-        match self {
-            Self::DueSoon => format!(":hourglass: {count} remediation {groups} due soon"),
-            Self::Breached => format!(":rotating_light: {count} remediation {groups} past their SLA"),
-            Self::LongBreached => format!(":fire: {count} remediation {groups} long past their SLA (escalated)"),
-        }
+/// A section's heading in a batched message.
+fn heading(rung: Rung, count: usize) -> String {
+    let groups = if count == 1 { "group" } else { "groups" };
+    match rung {
+        Rung::LongBreached => format!(":fire: {count} remediation {groups} long past their SLA (escalated)"),
+        Rung::Breached => format!(":rotating_light: {count} remediation {groups} past their SLA"),
+        Rung::DueSoon => format!(":hourglass: {count} remediation {groups} due soon"),
+        Rung::New => format!(":new: {count} new remediation {groups} ticketed"),
     }
 }
+
+/// Lines listed per section; the rest are counted, and `muster groups` lists them all.
+const SECTION_LINES: usize = 15;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
-    /// Open groups due within the window or breached, by rung.
+    /// Groups told this sweep, by rung.
+    pub new: usize,
     pub due_soon: usize,
     pub breached: usize,
     pub long_breached: usize,
@@ -66,34 +59,41 @@ pub struct SweepReport {
     pub acknowledged: usize,
     /// Groups held back by their team's quiet hours.
     pub quiet: usize,
-    /// Batched messages handed to the chat sink (a sink drops repeats within the interval).
+    /// Batched messages handed to the chat sink (one per recipient).
     pub messages: usize,
 }
 
-/// Runs one sweep at `now`. Safe to run twice at the same instant.
+/// A group the sweep may tell, with the rung it stands on.
+struct Candidate {
+    group: RemediationGroup,
+    rung: Rung,
+    ticket: Option<Ticket>,
+}
+
+/// Runs one sweep at `now`. Safe to run twice at the same instant: the second finds every
+/// group already told (and a message that was posted but not yet recorded is deduped by the
+/// sink, its key naming the recipient, the interval and the groups).
 pub async fn sweep<S, N>(store: &S, chat: &N, config: &Config, now: DateTime<Utc>) -> Result<SweepReport, PipelineError>
 where
     S: FindingStore + TicketStore + ContextStore,
     N: ChatSink,
 {
     let settings = &config.sweep;
-    let horizon = now + Duration::days(i64::from(settings.reminder_days));
-    let due = store.due_by(horizon).await?;
-    let groups = open_groups(&due);
+    let interval = Duration::hours(i64::from(settings.nag_interval_hours));
     let context = store.org_context().await?;
     let teams: HashMap<&TeamId, &Team> = context.ownership.teams.iter().map(|t| (&t.id, t)).collect();
 
     let mut report = SweepReport::default();
-    let mut batches: BTreeMap<(Rung, String), Vec<String>> = BTreeMap::new();
-    for group in &groups {
-        let rung = if group.due_at > now {
-            Rung::DueSoon
-        } else if now - group.due_at >= Duration::days(i64::from(settings.long_breach_days)) {
-            Rung::LongBreached
-        } else {
-            Rung::Breached
-        };
-        let ticket = store.ticket(&group.key).await?;
+    let mut batches: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for candidate in candidates(store, config, now).await? {
+        let Candidate { group, rung, ticket } = &candidate;
+        if let Some(told) = ticket.as_ref().and_then(|t| t.told) {
+            let climbed = *rung > told.rung;
+            let again = *rung != Rung::New && now - told.at >= interval;
+            if !climbed && !again {
+                continue;
+            }
+        }
         if ticket
             .as_ref()
             .and_then(|t| t.acknowledged.as_ref())
@@ -109,32 +109,48 @@ where
             continue;
         }
         match rung {
+            Rung::New => report.new += 1,
             Rung::DueSoon => report.due_soon += 1,
             Rung::Breached => report.breached += 1,
             Rung::LongBreached => report.long_breached += 1,
         }
-        let ticket_name = ticket.as_ref().and_then(|t| match (&t.key, &t.url) {
-            (Some(key), Some(url)) => Some(format!("<{url}|{key}>")),
-            (Some(key), None) => Some(key.clone()),
-            _ => None,
-        });
-        let recipient = recipient(rung, &group.owner, team, config);
-        batches
-            .entry((rung, recipient))
-            .or_default()
-            .push(line(group, ticket_name.as_deref(), now));
+        let recipient = recipient(*rung, &group.owner, team, config);
+        batches.entry(recipient).or_default().push(candidate);
     }
 
-    let interval = i64::from(settings.nag_interval_hours) * 3600;
-    let bucket = now.timestamp().div_euclid(interval);
-    for ((rung, recipient), lines) in batches {
-        let mut text = rung.heading(lines.len());
-        for line in &lines {
-            let _ = write!(text, "\n• {line}");
+    let bucket = now.timestamp().div_euclid(interval.num_seconds());
+    for (recipient, mut told) in batches {
+        // Most urgent first; within a rung, the earliest due first.
+        told.sort_by(|a, b| b.rung.cmp(&a.rung).then(a.group.due_at.cmp(&b.group.due_at)));
+        let mut hasher = Sha256::new();
+        let mut text = String::new();
+        for rung in [Rung::LongBreached, Rung::Breached, Rung::DueSoon, Rung::New] {
+            let section: Vec<&Candidate> = told.iter().filter(|c| c.rung == rung).collect();
+            if section.is_empty() {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&heading(rung, section.len()));
+            for candidate in &section {
+                hasher.update(format!("{}={}\n", candidate.group.key, rung.as_str()));
+            }
+            for candidate in section.iter().take(SECTION_LINES) {
+                let _ = write!(text, "\n• {}", line(&candidate.group, candidate.ticket.as_ref(), now));
+            }
+            if section.len() > SECTION_LINES {
+                let _ = write!(
+                    text,
+                    "\n• … and {} more (`muster groups`)",
+                    section.len() - SECTION_LINES
+                );
+            }
         }
+        let digest = hasher.finalize();
         chat.post(&ChatMessage {
             channel: recipient.clone(),
-            dedupe_key: format!("sweep:{}:{recipient}:{bucket}", rung.as_str()),
+            dedupe_key: format!("sweep:{recipient}:{bucket}:{}", hex16(&digest)),
             text,
             blocks: None,
             card: None,
@@ -142,8 +158,68 @@ where
         })
         .await?;
         report.messages += 1;
+        // Remembered after the post: a crash in between posts again, and the sink's dedupe
+        // drops the repeat.
+        for Candidate { rung, ticket, .. } in told {
+            if let Some(mut ticket) = ticket {
+                ticket.told = Some(Told { rung, at: now });
+                store.save_ticket(&ticket).await?;
+            }
+        }
     }
     Ok(report)
+}
+
+/// Every group the sweep could speak of: open groups due within the reminder window or
+/// breached (read through the due-date index), and groups ticketed since the last sweep that
+/// were never told (P1/P2 were told at once by notify; they are only marked).
+async fn candidates<S>(store: &S, config: &Config, now: DateTime<Utc>) -> Result<Vec<Candidate>, PipelineError>
+where
+    S: FindingStore + TicketStore,
+{
+    let settings = &config.sweep;
+    let horizon = now + Duration::days(i64::from(settings.reminder_days));
+    let due = store.due_by(horizon).await?;
+    let mut candidates = Vec::new();
+    for group in open_groups(&due) {
+        let rung = if group.due_at > now {
+            Rung::DueSoon
+        } else if now - group.due_at >= Duration::days(i64::from(settings.long_breach_days)) {
+            Rung::LongBreached
+        } else {
+            Rung::Breached
+        };
+        let ticket = store.ticket(&group.key).await?;
+        candidates.push(Candidate { group, rung, ticket });
+    }
+    let listed: HashSet<GroupKey> = candidates.iter().map(|c| c.group.key.clone()).collect();
+    for mut ticket in store.tickets().await? {
+        if ticket.told.is_some() || ticket.state != TicketState::Open || listed.contains(&ticket.group) {
+            continue;
+        }
+        let findings = store.group_findings(&ticket.group).await?;
+        let Some(group) = remediation_group(&ticket.group, &findings).filter(|g| !g.open.is_empty()) else {
+            continue;
+        };
+        if group.tier <= Tier::P2 {
+            ticket.told = Some(Told {
+                rung: Rung::New,
+                at: now,
+            });
+            store.save_ticket(&ticket).await?;
+            continue;
+        }
+        candidates.push(Candidate {
+            group,
+            rung: Rung::New,
+            ticket: Some(ticket),
+        });
+    }
+    Ok(candidates)
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Someone is on it: the group's ladder is silent for `sweep.ack_days`, then re-arms if the
@@ -214,7 +290,7 @@ fn recipient(rung: Rung, owner: &TeamId, team: Option<&Team>, config: &Config) -
         .unwrap_or_else(|| format!("#{owner}"));
     let ladder = team.map(|t| t.escalation.as_slice()).unwrap_or_default();
     match rung {
-        Rung::DueSoon => channel,
+        Rung::New | Rung::DueSoon => channel,
         Rung::Breached => ladder.get(1).cloned().unwrap_or(channel),
         Rung::LongBreached => ladder
             .get(2)
@@ -223,7 +299,12 @@ fn recipient(rung: Rung, owner: &TeamId, team: Option<&Team>, config: &Config) -
     }
 }
 
-fn line(group: &RemediationGroup, ticket: Option<&str>, now: DateTime<Utc>) -> String {
+fn line(group: &RemediationGroup, ticket: Option<&Ticket>, now: DateTime<Utc>) -> String {
+    let ticket = ticket.and_then(|t| match (&t.key, &t.url) {
+        (Some(key), Some(url)) => Some(format!("<{url}|{key}>")),
+        (Some(key), None) => Some(key.clone()),
+        _ => None,
+    });
     let when = if group.due_at > now {
         let hours = (group.due_at - now).num_hours();
         if hours < 24 {

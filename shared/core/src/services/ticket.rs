@@ -261,6 +261,7 @@ where
                 digest: None,
                 updated_at: now,
                 acknowledged: None,
+                told: None,
             };
             match store.claim_ticket(&claim).await {
                 Ok(()) => return open_ticket(store, sink, queue, claim, &draft, now, None).await,
