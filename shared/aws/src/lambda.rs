@@ -1,6 +1,6 @@
-//! Glue shared by the SQS-triggered Lambda functions (triage, ticket, notify): the pipeline
-//! built once per cold start from the environment, and one batch handler that runs each record
-//! through `Pipeline::handle`.
+//! Glue shared by the Lambda functions: the pipeline built once per cold start from the
+//! environment (with its secrets from SSM, `crate::secrets`), and, for the SQS-triggered ones
+//! (triage, ticket, notify), one batch handler that runs each record through `Pipeline::handle`.
 //!
 //! The handler parses every record on its own and answers with `batchItemFailures`
 //! (shared/notes/aws-rust.md, trap 4): one bad record never fails its neighbours, and nothing is
@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use muster_core::config::{Config, ConfigError};
@@ -20,6 +20,7 @@ use muster_core::services::Pipeline;
 use muster_slack::SlackOrOutbox;
 use muster_trackers::TrackerRouter;
 
+use crate::secrets::{ENV_GITHUB_TOKEN_PARAM, ENV_JIRA_TOKEN_PARAM, ENV_SLACK_BOT_TOKEN_PARAM, Secrets, SecretsError};
 use crate::{DynamoStore, QueueUrls, SqsQueue};
 
 /// The pipeline every function runs: DynamoDB, SQS, the trackers and Slack `[trackers]` and
@@ -59,6 +60,12 @@ pub enum EnvError {
     Config(#[from] ConfigError),
     #[error("a tracker or Slack cannot be set up: {0}")]
     Sink(String),
+    /// An SSM parameter a `_PARAM` / `_PATH` variable names cannot be read.
+    #[error("a secret cannot be read: {0}")]
+    Secrets(#[from] SecretsError),
+    /// A request secret muster.toml asks for is in neither the environment nor SSM.
+    #[error("{0}")]
+    MissingSecret(String),
 }
 
 /// Looks up one variable: `Ok(None)` when unset or blank.
@@ -158,27 +165,75 @@ fn locations(env: Lookup<'_>) -> Result<(String, QueueUrls), EnvError> {
 /// Everything is checked before the SDK loads, so a bad deployment fails at once and says which
 /// variable is wrong.
 pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
-    let (table, urls) = locations(&process_env)?;
-    let config = config_from_env()?;
-    let retention = retention_days(&process_env)?;
+    Ok(deployment_from_env().await?.pipeline)
+}
+
+/// What a function builds once per cold start: the pipeline, and the secrets its environment
+/// names (the HTTP functions verify requests with them).
+pub struct Deployment {
+    pub pipeline: AwsPipeline,
+    pub secrets: Secrets,
+}
+
+/// [`pipeline_from_env`] keeping the secrets: the process environment and the SDK's defaults.
+pub async fn deployment_from_env() -> Result<Deployment, EnvError> {
+    // Checked before the SDK loads (cheap; `deployment` reads them again).
+    locations(&process_env)?;
+    config_from_env()?;
+    retention_days(&process_env)?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table).with_retention_days(retention);
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), urls);
-    // Tokens are read from the environment once, here; a configured tracker without its token
-    // stops the cold start with the variable's name.
-    let secret = |name: &str| std::env::var(name).ok();
-    let tickets = muster_trackers::from_config(&config.trackers, secret, OutboxTickets(store.clone()))
+    deployment(&|name| std::env::var(name).ok(), &sdk).await
+}
+
+/// Builds a [`Deployment`] from `vars` (the environment, or a map in tests) and SDK settings.
+/// Secrets come from SSM as `secrets` describes; no SSM call is made when no `_PATH` /
+/// `_PARAM` variable applies.
+pub async fn deployment(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) -> Result<Deployment, EnvError> {
+    let env = |name: &'static str| Ok(vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+    let (table, urls) = locations(&env)?;
+    let config = config_from(&env)?;
+    let retention = retention_days(&env)?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table).with_retention_days(retention);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), urls);
+    let secrets = Secrets::load(&aws_sdk_ssm::Client::new(sdk), &config, vars).await?;
+    // A tracker or Slack whose token this function was not given (neither the variable nor its
+    // `_PARAM`) is left out here, so its messages go to the outbox: the template gives each
+    // token only to the functions that use it (ticket: tracker tokens; notify, sweep,
+    // slack-actions: the Slack bot token), and ingest or triage must still start. The
+    // configuration the stages read stays whole.
+    let mut trackers = config.trackers.clone();
+    if let Some(jira) = &trackers.jira
+        && secrets.variable(&jira.token_env).is_none()
+    {
+        tracing::info!(variable = %jira.token_env, param = ENV_JIRA_TOKEN_PARAM, "no Jira token given to this function; Jira tickets go to the outbox");
+        trackers.jira = None;
+    }
+    if let Some(github) = &trackers.github
+        && secrets.variable(&github.token_env).is_none()
+    {
+        tracing::info!(variable = %github.token_env, param = ENV_GITHUB_TOKEN_PARAM, "no GitHub token given to this function; GitHub issues go to the outbox");
+        trackers.github = None;
+    }
+    let slack = config.slack.as_ref().filter(|slack| {
+        let given = secrets.variable(&slack.token_env).is_some();
+        if !given {
+            tracing::info!(variable = %slack.token_env, param = ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
+        }
+        given
+    });
+    let secret = |name: &str| secrets.variable(name);
+    let tickets = muster_trackers::from_config(&trackers, secret, OutboxTickets(store.clone()))
         .map_err(|e| EnvError::Sink(e.to_string()))?;
-    let chat = muster_slack::from_config(config.slack.as_ref(), secret, store.clone())
-        .map_err(|e| EnvError::Sink(e.to_string()))?;
-    Ok(Pipeline {
+    let chat = muster_slack::from_config(slack, secret, store.clone()).map_err(|e| EnvError::Sink(e.to_string()))?;
+    let pipeline = Pipeline {
         tickets,
         chat,
         store,
         queue,
         clock: SystemClock,
         config: Arc::new(config),
-    })
+    };
+    Ok(Deployment { pipeline, secrets })
 }
 
 /// Runs each record of an SQS batch through `pipeline.handle`, one by one, and reports the

@@ -8,7 +8,10 @@
 
 mod dynamo;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod lambda;
+pub mod secrets;
 mod sqs;
 
 pub use dynamo::{
@@ -21,3 +24,4 @@ pub use sqs::{QueueUrls, SqsQueue};
 pub use aws_config;
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_sqs;
+pub use aws_sdk_ssm;

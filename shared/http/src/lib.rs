@@ -110,24 +110,61 @@ pub struct HttpConfig {
 pub struct MissingSecret {
     pub source_name: String,
     pub variable: String,
+    /// Which secret it is, so a caller with other stores (SSM) can say where else it looked.
+    pub slot: SecretSlot,
+}
+
+/// One secret the router verifies requests with, as asked of a [`HttpConfig::with_secrets`]
+/// lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSlot {
+    /// The HMAC secret of the webhook source with this name.
+    Source(String),
+    /// The webhook secret of a tracker, `github` or `jira`.
+    Tracker(&'static str),
+    /// The Slack app's signing secret.
+    SlackSigning,
 }
 
 impl HttpConfig {
     /// Reads every source's secret from the environment once, at start-up.
     pub fn from_env(config: Arc<Config>, body_limit: usize) -> Result<Self, MissingSecret> {
+        Self::with_secrets(config, body_limit, |_, variable| {
+            variable.and_then(|v| std::env::var(v).ok())
+        })
+    }
+
+    /// Asks `lookup` once for each secret the router may need, with the environment variable
+    /// muster.toml names for it (if any), so the local server (environment) and the AWS
+    /// functions (environment, then SSM) share one set of rules:
+    /// a secret the lookup finds is enforced, even where muster.toml names no variable (its
+    /// owner stored it to protect the endpoint); a variable muster.toml names but the lookup
+    /// cannot resolve stops the start-up ([`MissingSecret`]) rather than serve the endpoint
+    /// unsigned. Blank values count as missing.
+    pub fn with_secrets(
+        config: Arc<Config>,
+        body_limit: usize,
+        lookup: impl Fn(&SecretSlot, Option<&str>) -> Option<String>,
+    ) -> Result<Self, MissingSecret> {
+        let resolve = |slot: SecretSlot, label: &str, variable: Option<&String>| {
+            let value = lookup(&slot, variable.map(String::as_str)).filter(|v| !v.is_empty());
+            match (value, variable) {
+                (Some(value), _) => Ok(Some(Secret::new(value))),
+                (None, None) => Ok(None),
+                (None, Some(variable)) => Err(MissingSecret {
+                    source_name: label.to_owned(),
+                    variable: variable.clone(),
+                    slot,
+                }),
+            }
+        };
         let mut secrets = HashMap::new();
         for source in &config.sources {
-            let Some(variable) = &source.secret_env else { continue };
-            let value = std::env::var(variable)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| MissingSecret {
-                    source_name: source.name.to_string(),
-                    variable: variable.clone(),
-                })?;
-            secrets.insert(source.name.to_string(), Secret::new(value));
+            let name = source.name.as_str();
+            if let Some(secret) = resolve(SecretSlot::Source(name.to_owned()), name, source.secret_env.as_ref())? {
+                secrets.insert(name.to_owned(), secret);
+            }
         }
-        let mut tracker_secrets = HashMap::new();
         let trackers = &config.trackers;
         let named = [
             (
@@ -139,29 +176,15 @@ impl HttpConfig {
                 trackers.jira.as_ref().and_then(|j| j.webhook_secret_env.as_ref()),
             ),
         ];
+        let mut tracker_secrets = HashMap::new();
         for (tracker, variable) in named {
-            let Some(variable) = variable else { continue };
-            let value = std::env::var(variable)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| MissingSecret {
-                    source_name: format!("trackers.{tracker}"),
-                    variable: variable.clone(),
-                })?;
-            tracker_secrets.insert(tracker.to_owned(), Secret::new(value));
+            let label = format!("trackers.{tracker}");
+            if let Some(secret) = resolve(SecretSlot::Tracker(tracker), &label, variable)? {
+                tracker_secrets.insert(tracker.to_owned(), secret);
+            }
         }
-        let slack_signing_secret = match config.slack.as_ref().and_then(|s| s.signing_secret_env.as_ref()) {
-            None => None,
-            Some(variable) => Some(Secret::new(
-                std::env::var(variable)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| MissingSecret {
-                        source_name: "slack".into(),
-                        variable: variable.clone(),
-                    })?,
-            )),
-        };
+        let variable = config.slack.as_ref().and_then(|s| s.signing_secret_env.as_ref());
+        let slack_signing_secret = resolve(SecretSlot::SlackSigning, "slack", variable)?;
         Ok(Self {
             config,
             body_limit,

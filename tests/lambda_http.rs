@@ -1,0 +1,463 @@
+//! The HTTP Lambda functions (ingest, tracker-events, slack-actions) in-process against moto:
+//! secrets from SSM Parameter Store (`muster_aws::secrets`), then API Gateway HTTP API (v2)
+//! events run through the service the binaries run — `lambda_http::Adapter` over
+//! `muster_aws::http::router` — down to DynamoDB and SQS.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use aws_sdk_ssm::types::ParameterType;
+use base64::Engine as _;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Service as _};
+use lambda_runtime::{Context, LambdaEvent};
+use muster_aws::aws_config::{self, BehaviorVersion, Region, SdkConfig};
+use muster_aws::lambda::{EnvError, deployment};
+use muster_aws::secrets::{Secrets, SecretsError};
+use muster_aws::{DynamoStore, QueueUrls};
+use muster_core::Config;
+use muster_core::ports::{FindingFilter, FindingStore};
+use muster_http::Secret;
+use muster_http::signature::{sign, sign_github};
+use muster_tests::moto;
+use serde_json::{Value, json};
+
+/// The webhook secret stored in SSM; no response or error may contain it.
+const WEBHOOK_SECRET: &str = "whsec-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const TRACKER_SECRET: &str = "trksec-77aa88bb99cc";
+const SLACK_SIGNING: &str = "slksec-5e5e5e5e5e5e";
+
+/// Two results in two files: two findings.
+const SARIF: &str = r#"{
+  "version": "2.1.0",
+  "runs": [{
+    "tool": {"driver": {"name": "semgrep", "rules": [
+      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}, "properties": {"security-severity": "9.8"}},
+      {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
+    ]}},
+    "results": [
+      {"ruleId": "sql-injection", "level": "error", "message": {"text": "SQL built from user input"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/db.py"}, "region": {"startLine": 12}}}]},
+      {"ruleId": "weak-hash", "level": "warning", "message": {"text": "MD5 used for passwords"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/auth.py"}, "region": {"startLine": 40}}}]}
+    ]
+  }]
+}"#;
+
+/// SDK settings for moto, as `aws_config::defaults` would load them in Lambda.
+async fn sdk(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "muster-tests",
+        ))
+        .load()
+        .await
+}
+
+async fn put_secure(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    put(ssm, name, value, ParameterType::SecureString).await;
+}
+
+async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, kind: ParameterType) {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot put {name} on moto: {e:?}"));
+}
+
+/// An environment made of a map, as `deployment` takes it.
+fn vars(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    move |name| map.get(name).cloned()
+}
+
+fn config(toml: &str) -> Config {
+    Config::from_toml(toml, "test.toml").expect("valid test config")
+}
+
+#[tokio::test]
+async fn secrets_come_from_paths_and_params_and_the_environment_wins() {
+    let Some(endpoint) = moto::moto_endpoint() else { return };
+    let ssm = aws_sdk_ssm::Client::new(&sdk(&endpoint).await);
+    let root = format!("/{}", moto::unique_name("muster"));
+    // More than one GetParametersByPath page (moto, like SSM, returns 10 at most).
+    for i in 0..12 {
+        put_secure(&ssm, &format!("{root}/webhooks/source{i}"), &format!("secret-{i}")).await;
+    }
+    put_secure(&ssm, &format!("{root}/webhooks/ci"), WEBHOOK_SECRET).await;
+    put_secure(&ssm, &format!("{root}/webhooks/nested/deeper"), "not read").await;
+    put_secure(&ssm, &format!("{root}/trackers/github"), TRACKER_SECRET).await;
+    put_secure(&ssm, &format!("{root}/jira/token"), "jira-token-from-ssm").await;
+    put_secure(&ssm, &format!("{root}/github/token"), "github-token-from-ssm").await;
+    put_secure(&ssm, &format!("{root}/slack/bot-token"), "xoxb-from-ssm").await;
+    put_secure(&ssm, &format!("{root}/slack/signing-secret"), SLACK_SIGNING).await;
+    let config = config(
+        "[trackers.jira]\nurl = \"https://example.atlassian.net\"\nemail = \"bot@example.com\"\ntoken_env = \"JIRA_TOKEN\"\n\
+         [trackers.github]\ntoken_env = \"GH_TOKEN\"\n\
+         [slack]\ntoken_env = \"SLACK_TOKEN\"\n",
+    );
+    let env = vars(&[
+        ("MUSTER_WEBHOOK_SECRETS_PATH", format!("{root}/webhooks/")),
+        ("MUSTER_TRACKER_SECRETS_PATH", format!("{root}/trackers")),
+        ("MUSTER_JIRA_TOKEN_PARAM", format!("{root}/jira/token")),
+        ("MUSTER_GITHUB_TOKEN_PARAM", format!("{root}/github/token")),
+        ("MUSTER_SLACK_BOT_TOKEN_PARAM", format!("{root}/slack/bot-token")),
+        (
+            "MUSTER_SLACK_SIGNING_SECRET_PARAM",
+            format!("{root}/slack/signing-secret"),
+        ),
+        // The variable muster.toml names wins over the parameter.
+        ("GH_TOKEN", "github-token-from-env".into()),
+    ]);
+    let secrets = Secrets::load(&ssm, &config, &env).await.expect("secrets resolve");
+    assert_eq!(secrets.webhook("ci").as_deref(), Some(WEBHOOK_SECRET));
+    assert_eq!(
+        secrets.webhook("source11").as_deref(),
+        Some("secret-11"),
+        "second page read"
+    );
+    assert_eq!(secrets.webhook("deeper"), None, "only the path's own parameters");
+    assert_eq!(secrets.tracker_webhook("github").as_deref(), Some(TRACKER_SECRET));
+    assert_eq!(secrets.tracker_webhook("jira"), None);
+    assert_eq!(secrets.variable("JIRA_TOKEN").as_deref(), Some("jira-token-from-ssm"));
+    assert_eq!(secrets.variable("GH_TOKEN").as_deref(), Some("github-token-from-env"));
+    assert_eq!(secrets.variable("SLACK_TOKEN").as_deref(), Some("xoxb-from-ssm"));
+    assert_eq!(secrets.slack_signing_secret().as_deref(), Some(SLACK_SIGNING));
+    let shown = format!("{secrets:?}");
+    assert!(
+        !shown.contains(WEBHOOK_SECRET) && !shown.contains("jira-token-from-ssm"),
+        "{shown}"
+    );
+
+    // No `_PARAM` for a configured tracker and no variable: nothing read, no error (the
+    // function that needs the token has the parameter; the others leave the tracker out).
+    let secrets = Secrets::load(&ssm, &config, &vars(&[])).await.expect("nothing to read");
+    assert_eq!(secrets.variable("JIRA_TOKEN"), None);
+    // An unconfigured integration's parameter is never read, even when it does not exist.
+    let env = vars(&[("MUSTER_JIRA_TOKEN_PARAM", format!("{root}/missing"))]);
+    Secrets::load(&ssm, &Config::default(), &env)
+        .await
+        .expect("jira is not configured, so its parameter is not read");
+}
+
+#[tokio::test]
+async fn secret_errors_name_the_parameter_and_never_the_value() {
+    let Some(endpoint) = moto::moto_endpoint() else { return };
+    let ssm = aws_sdk_ssm::Client::new(&sdk(&endpoint).await);
+    let root = format!("/{}", moto::unique_name("muster"));
+    let jira = config(
+        "[trackers.jira]\nurl = \"https://example.atlassian.net\"\nemail = \"bot@example.com\"\ntoken_env = \"JIRA_TOKEN\"\n",
+    );
+
+    let missing = format!("{root}/jira/token");
+    let error = Secrets::load(&ssm, &jira, &vars(&[("MUSTER_JIRA_TOKEN_PARAM", missing.clone())]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SecretsError::NotFound { .. }), "{error:?}");
+    let shown = error.to_string();
+    assert!(
+        shown.contains(&missing) && shown.contains("MUSTER_JIRA_TOKEN_PARAM"),
+        "{shown}"
+    );
+
+    // A plain String where a secret belongs is refused, without echoing it.
+    put(&ssm, &missing, "jira-token-in-clear", ParameterType::String).await;
+    let error = Secrets::load(&ssm, &jira, &vars(&[("MUSTER_JIRA_TOKEN_PARAM", missing.clone())]))
+        .await
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("SecureString") && shown.contains(&missing), "{shown}");
+    assert!(!shown.contains("jira-token-in-clear"), "{shown}");
+
+    let error = Secrets::load(
+        &ssm,
+        &jira,
+        &vars(&[("MUSTER_JIRA_TOKEN_PARAM", "muster/jira/token".into())]),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("starting with \"/\""), "{error}");
+
+    // A source muster.toml protects with a secret that is neither in the environment nor in
+    // SSM stops the function at start-up, saying where it looked.
+    let Some((table, urls)) = table_and_queues(&endpoint).await else {
+        return;
+    };
+    put_secure(&ssm, &format!("{root}/webhooks/other"), WEBHOOK_SECRET).await;
+    let env = vars(&[
+        ("MUSTER_TABLE", table),
+        ("MUSTER_TRIAGE_QUEUE_URL", urls.triage),
+        ("MUSTER_TICKET_QUEUE_URL", urls.ticket),
+        ("MUSTER_NOTIFY_QUEUE_URL", urls.notify),
+        (
+            "MUSTER_CONFIG_TOML",
+            "[[sources]]\nname = \"ci\"\nsecret_env = \"MUSTER_SECRET_CI\"\n".into(),
+        ),
+        ("MUSTER_WEBHOOK_SECRETS_PATH", format!("{root}/webhooks")),
+    ]);
+    let deployed = deployment(&env, &sdk(&endpoint).await).await.expect("pipeline builds");
+    let Err(error) = muster_aws::http::router(deployed) else {
+        panic!("a protected source without its secret must not start")
+    };
+    assert!(matches!(error, EnvError::MissingSecret(_)), "{error:?}");
+    let shown = error.to_string();
+    assert!(
+        shown.contains("MUSTER_SECRET_CI") && shown.contains(&format!("{root}/webhooks/ci")),
+        "{shown}"
+    );
+    assert!(!shown.contains(WEBHOOK_SECRET), "{shown}");
+}
+
+/// A fresh table and three fresh queues on moto.
+async fn table_and_queues(endpoint: &str) -> Option<(String, QueueUrls)> {
+    let table = moto::unique_name("muster");
+    DynamoStore::create_table(&moto::dynamo_client(endpoint), &table)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create table {table} on moto: {e}"));
+    let (_, urls) = moto::sqs_queues().await?;
+    Some((table, urls))
+}
+
+/// The three functions' service over one deployment on moto: source `ci` (secret in SSM, not
+/// named in muster.toml: stored secrets are always enforced), the GitHub tracker webhook, Slack.
+struct Function {
+    service: Adapter<'static, axum::response::Response, axum::Router>,
+    store: DynamoStore,
+    sqs: aws_sdk_sqs::Client,
+    urls: QueueUrls,
+}
+
+async fn function() -> Option<Function> {
+    let endpoint = moto::moto_endpoint()?;
+    let sdk = sdk(&endpoint).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let root = format!("/{}", moto::unique_name("muster"));
+    put_secure(&ssm, &format!("{root}/webhooks/ci"), WEBHOOK_SECRET).await;
+    put_secure(&ssm, &format!("{root}/trackers/github"), TRACKER_SECRET).await;
+    put_secure(&ssm, &format!("{root}/slack/bot-token"), "xoxb-test").await;
+    put_secure(&ssm, &format!("{root}/slack/signing-secret"), SLACK_SIGNING).await;
+    let (table, urls) = table_and_queues(&endpoint).await?;
+    let env = vars(&[
+        ("MUSTER_TABLE", table.clone()),
+        ("MUSTER_TRIAGE_QUEUE_URL", urls.triage.clone()),
+        ("MUSTER_TICKET_QUEUE_URL", urls.ticket.clone()),
+        ("MUSTER_NOTIFY_QUEUE_URL", urls.notify.clone()),
+        (
+            "MUSTER_CONFIG_TOML",
+            "[[sources]]\nname = \"ci\"\nformat = \"sarif\"\n\n[slack]\ntoken_env = \"SLACK_BOT_TOKEN\"\napi_url = \"http://127.0.0.1:9/api\"\n"
+                .into(),
+        ),
+        ("MUSTER_WEBHOOK_SECRETS_PATH", format!("{root}/webhooks")),
+        ("MUSTER_TRACKER_SECRETS_PATH", format!("{root}/trackers")),
+        ("MUSTER_SLACK_BOT_TOKEN_PARAM", format!("{root}/slack/bot-token")),
+        ("MUSTER_SLACK_SIGNING_SECRET_PARAM", format!("{root}/slack/signing-secret")),
+    ]);
+    let deployed = deployment(&env, &sdk).await.expect("the deployment builds");
+    let router = muster_aws::http::router(deployed).expect("the router starts");
+    Some(Function {
+        service: Adapter::from(router),
+        store: DynamoStore::new(moto::dynamo_client(&endpoint), table),
+        sqs: moto::sqs_client(&endpoint),
+        urls,
+    })
+}
+
+/// The fixture event with this path, headers and body (base64 when `binary`).
+fn event(path: &str, headers: &[(&str, String)], body: &[u8], binary: bool) -> LambdaEvent<LambdaRequest> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/apigw_http_v2_webhook.json"
+    ))
+    .expect("fixture");
+    let mut event: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let route = match path.rsplit_once('/') {
+        Some(("/webhooks", source)) => {
+            event["pathParameters"] = json!({ "source": source });
+            "POST /webhooks/{source}".to_owned()
+        }
+        _ => {
+            event["pathParameters"] = json!({});
+            format!("POST {path}")
+        }
+    };
+    event["rawPath"] = json!(path);
+    event["routeKey"] = json!(route);
+    event["requestContext"]["routeKey"] = json!(route);
+    event["requestContext"]["http"]["path"] = json!(path);
+    for (name, value) in headers {
+        event["headers"][name.to_ascii_lowercase()] = json!(value);
+    }
+    if binary {
+        event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+        event["isBase64Encoded"] = json!(true);
+    } else {
+        event["body"] = json!(std::str::from_utf8(body).expect("text body"));
+    }
+    let request: LambdaRequest = serde_json::from_value(event).expect("an API Gateway HTTP API v2 event");
+    assert!(matches!(request, LambdaRequest::ApiGatewayV2(_)));
+    LambdaEvent::new(request, Context::default())
+}
+
+/// Runs one event through the function; the response as API Gateway receives it, with the body
+/// parsed as JSON.
+async fn invoke(function: &mut Function, event: LambdaEvent<LambdaRequest>) -> (u16, Value, Value) {
+    let response = function.service.call(event).await.expect("the service answers");
+    let response = serde_json::to_value(&response).expect("the response serializes");
+    let status = u16::try_from(response["statusCode"].as_u64().expect("statusCode")).expect("status");
+    assert_eq!(response["isBase64Encoded"], false, "{response}");
+    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("a JSON body");
+    (status, body, response)
+}
+
+fn signed_headers(wire: &[u8]) -> Vec<(&'static str, String)> {
+    let now = chrono::Utc::now().timestamp();
+    vec![
+        ("X-Muster-Timestamp", now.to_string()),
+        ("X-Muster-Signature", sign(&Secret::new(WEBHOOK_SECRET), now, wire)),
+    ]
+}
+
+async fn queued(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("queue attributes from moto");
+    attributes
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_signed_webhook_event_lands_in_dynamodb_and_queues_triage() {
+    let Some(mut function) = function().await else { return };
+    let (status, body, response) = invoke(
+        &mut function,
+        event(
+            "/webhooks/ci",
+            &signed_headers(SARIF.as_bytes()),
+            SARIF.as_bytes(),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{response}");
+    assert_eq!(body["received"], 2, "{body}");
+    assert_eq!(body["new"], 2, "{body}");
+    assert!(
+        response["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{response}"
+    );
+    let findings = function
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .expect("findings from moto");
+    assert_eq!(findings.len(), 2);
+    assert!(queued(&function.sqs, &function.urls.triage).await > 0, "triage queued");
+}
+
+#[tokio::test]
+async fn a_gzip_body_base64_encoded_by_api_gateway_is_ingested() {
+    let Some(mut function) = function().await else { return };
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(SARIF.as_bytes()).expect("gzip");
+    let wire = gzip.finish().expect("gzip");
+    let mut headers = signed_headers(&wire);
+    headers.push(("Content-Encoding", "gzip".into()));
+    let (status, body, response) = invoke(&mut function, event("/webhooks/ci", &headers, &wire, true)).await;
+    assert_eq!(status, 202, "{response}");
+    assert_eq!(body["new"], 2, "{body}");
+    let findings = function
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .expect("findings from moto");
+    assert_eq!(findings.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_a_401_json_error_and_stores_nothing() {
+    let Some(mut function) = function().await else { return };
+    let now = chrono::Utc::now().timestamp();
+    let headers = [
+        ("X-Muster-Timestamp", now.to_string()),
+        (
+            "X-Muster-Signature",
+            sign(&Secret::new("not the secret"), now, SARIF.as_bytes()),
+        ),
+    ];
+    let (status, body, response) =
+        invoke(&mut function, event("/webhooks/ci", &headers, SARIF.as_bytes(), false)).await;
+    assert_eq!(status, 401, "{response}");
+    assert_eq!(body["error"]["code"], "bad_signature", "{body}");
+    assert!(!response.to_string().contains(WEBHOOK_SECRET));
+    // Unsigned: the secret stored in SSM is enforced though muster.toml names none.
+    let (status, body, _) = invoke(&mut function, event("/webhooks/ci", &[], SARIF.as_bytes(), false)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "missing_signature", "{body}");
+    let findings = function
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .expect("findings from moto");
+    assert!(findings.is_empty());
+    assert_eq!(queued(&function.sqs, &function.urls.triage).await, 0);
+}
+
+#[tokio::test]
+async fn tracker_and_slack_routes_verify_with_their_ssm_secrets() {
+    let Some(mut function) = function().await else { return };
+    let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+    let headers = [
+        ("X-GitHub-Event", "ping".to_owned()),
+        ("X-Hub-Signature-256", sign_github(&Secret::new(TRACKER_SECRET), ping)),
+    ];
+    let (status, body, _) = invoke(&mut function, event("/trackers/github", &headers, ping, false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "ignored", "{body}");
+    let headers = [
+        ("X-GitHub-Event", "ping".to_owned()),
+        ("X-Hub-Signature-256", sign_github(&Secret::new("wrong"), ping)),
+    ];
+    let (status, body, _) = invoke(&mut function, event("/trackers/github", &headers, ping, false)).await;
+    assert_eq!(status, 401, "{body}");
+    // No Jira secret stored: that endpoint is off.
+    let (status, body, _) = invoke(&mut function, event("/trackers/jira", &[], b"{}", false)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "tracker_not_configured", "{body}");
+
+    // Slack: the signing secret from its parameter is loaded, so an unsigned click is refused
+    // (without it the route would answer 404 slack_not_configured).
+    let form = b"payload=%7B%7D";
+    let headers = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let (status, body, _) = invoke(&mut function, event("/slack/actions", &headers, form, false)).await;
+    assert_eq!(status, 401, "{body}");
+    let now = chrono::Utc::now().timestamp();
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ("X-Slack-Request-Timestamp", now.to_string()),
+        (
+            "X-Slack-Signature",
+            muster_slack::verify::sign_request(SLACK_SIGNING.as_bytes(), now, form),
+        ),
+    ];
+    let (status, body, _) = invoke(&mut function, event("/slack/actions", &headers, form, false)).await;
+    assert_eq!(status, 400, "signed, so past verification to parsing: {body}");
+}
