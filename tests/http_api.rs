@@ -21,6 +21,7 @@ fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
             secrets: Default::default(),
             tracker_secrets: Default::default(),
             slack_signing_secret: None,
+            read_token: None,
         },
     )
 }
@@ -363,6 +364,82 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
     }
 }
 
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, token);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn gate_answers_the_verdict_to_the_bearer_of_the_read_token() {
+    let Some(bytes) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
+    muster_tests::ingest_from(&pipeline, "ci", None, None, &bytes).await;
+    let groups = muster_core::services::ticket::open_groups(
+        &pipeline.store.list_findings(&FindingFilter::default()).await.unwrap(),
+    );
+    assert!(!groups.is_empty());
+    let gated = |token: Option<&str>| {
+        let mut http = HttpConfig::from_env(Arc::clone(&pipeline.config), DEFAULT_BODY_LIMIT).unwrap();
+        http.read_token = token.map(muster_http::Secret::new);
+        router(Arc::clone(&pipeline), http)
+    };
+    let budget = "/gate?max_breached=P1%3D0%2CP2%3D0%2CP3%3D0%2CP4%3D0";
+
+    // Off until a token is configured: the posture is not public.
+    let (status, body) = call(gated(None), get(budget, Some("Bearer s3cret"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("read_api_not_configured"))
+    );
+    for (header, why) in [
+        (None, "missing"),
+        (Some("Bearer wrong"), "wrong"),
+        (Some("Basic czNjcmV0"), "scheme"),
+    ] {
+        let (status, body) = call(gated(Some("s3cret")), get(budget, header)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
+        assert_eq!(body["error"]["code"], "bad_token", "{why}");
+    }
+
+    // Nothing is past due the day of the scan: passed.
+    let (status, body) = call(gated(Some("s3cret")), get(budget, Some("bearer s3cret"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["passed"], true, "{body}");
+    assert_eq!(body["at"], "2026-11-01T10:00:00Z", "judged at the pipeline's clock");
+
+    // A year later every group is past due: the verdict names them all.
+    let later = format!("{budget}&now=2027-11-01T10:00:00Z");
+    let (status, body) = call(gated(Some("s3cret")), get(&later, Some("Bearer s3cret"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["passed"], false);
+    let named: usize = body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["groups"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(named, groups.len(), "{body}");
+
+    // Mistakes in the query are 400s naming them.
+    for (query, names) in [
+        ("/gate?max_breached=P9%3D1", "max_breached"),
+        ("/gate", "nothing to gate on"),
+        ("/gate?max_breached=P1%3D0&colour=red", "colour"),
+        ("/gate?max_new_tier=P1&since=3y", "since"),
+    ] {
+        let (status, body) = call(gated(Some("s3cret")), get(query, Some("Bearer s3cret"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["code"], "bad_query");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{query}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn healthz_answers_ok() {
     let pipeline = Arc::new(pipeline_at("2026-11-01T10:00:00Z"));
@@ -385,6 +462,7 @@ fn app_with_secret(pipeline: &Arc<TestPipeline>, name: &str, format: &str, secre
                 .collect(),
             tracker_secrets: Default::default(),
             slack_signing_secret: None,
+            read_token: None,
         },
     )
 }

@@ -64,6 +64,7 @@ fn app(pipeline: &Arc<TestPipeline>) -> axum::Router {
             .into_iter()
             .collect(),
             slack_signing_secret: Some(Secret::new(SLACK_SECRET)),
+            read_token: None,
         },
     )
 }

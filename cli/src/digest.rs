@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, ValueEnum};
+use muster_core::TeamId;
 use muster_core::digest_render::{to_html, to_markdown};
 use muster_core::ports::{FindingFilter, FindingStore};
-use muster_core::services::digest::{BreachBudget, GatePolicy, digest, gate};
-use muster_core::{TeamId, Tier};
+use muster_core::retry::RetryPolicy;
+use muster_core::services::digest::{GateQuery, GateQueryError, GateVerdict, digest, gate};
 use muster_local::EmbeddedPipeline;
 
 use crate::output;
@@ -24,7 +25,8 @@ const DIGEST_EXAMPLES: &str = "Examples:
 const GATE_EXAMPLES: &str = "Examples:
   muster gate --max-breached P1=0,P2=3                 # fail while a P1 group is past due, or 4+ P2
   muster gate --team payments --max-new-tier P1 --since 24h   # fail on new P1s of the last day
-  muster gate --max-breached P1=0 --json               # the verdict as JSON (exit code 1 on failure)";
+  muster gate --max-breached P1=0 --json               # the verdict as JSON (exit code 1 on failure)
+  MUSTER_READ_TOKEN=... muster gate --url https://muster.example.com --max-breached P1=0   # ask a deployed muster";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Period {
@@ -82,6 +84,24 @@ pub struct GateArgs {
     /// Judge as of this instant (RFC 3339) instead of the current time.
     #[arg(long)]
     now: Option<String>,
+    /// Ask a deployed muster (`GET <URL>/gate`) instead of the local database.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Environment variable holding the server's read token (its `http.read_token_env`).
+    #[arg(long, default_value = "MUSTER_READ_TOKEN", requires = "url")]
+    token_env: String,
+}
+
+impl GateArgs {
+    fn query(&self) -> GateQuery {
+        GateQuery {
+            team: self.team.clone(),
+            max_breached: self.max_breached.clone(),
+            max_new_tier: self.max_new_tier.clone(),
+            since: self.since.clone(),
+            now: self.now.clone(),
+        }
+    }
 }
 
 fn parse_now(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
@@ -98,28 +118,19 @@ fn parse_team(text: Option<&str>) -> anyhow::Result<Option<TeamId>> {
         .transpose()
 }
 
-/// `--since`: an RFC 3339 instant, or a duration back from `now` (`30m`, `24h`, `7d`, `2w`).
-fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.to_utc());
-    }
-    let fail =
-        || anyhow::anyhow!("--since {text:?}: expected an RFC 3339 time or a duration such as 30m, 24h, 7d or 2w");
-    let text = text.trim();
-    let unit = text.chars().last().ok_or_else(fail)?;
-    let amount: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| fail())?;
-    if amount <= 0 {
-        return Err(fail());
-    }
-    let back = match unit {
-        'm' => Duration::try_minutes(amount),
-        'h' => Duration::try_hours(amount),
-        'd' => Duration::try_days(amount),
-        'w' => Duration::try_weeks(amount),
-        _ => None,
-    }
-    .ok_or_else(fail)?;
-    Ok(now - back)
+/// A gate request's error in the words of the command line (`--max-breached`, not `max_breached`).
+fn flag_error(error: GateQueryError) -> anyhow::Error {
+    let text = error.to_string();
+    let flags = ["max_breached", "max_new_tier", "since", "now", "team"];
+    let text = flags.iter().fold(text, |text, name| {
+        let flag = format!("--{}", name.replace('_', "-"));
+        // Only whole words: `since` inside a message is a word, `--since` the flag.
+        text.split(' ')
+            .map(|word| if word == *name { flag.clone() } else { word.to_owned() })
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    anyhow::anyhow!(text)
 }
 
 /// Writes the digest in the asked format to stdout or `--out`.
@@ -155,35 +166,14 @@ pub async fn run_digest(pipeline: &EmbeddedPipeline, args: DigestArgs, json: boo
 
 /// Prints the verdict; a broken budget is an error, so the process exits non-zero.
 pub async fn run_gate(pipeline: &EmbeddedPipeline, args: GateArgs, json: bool) -> anyhow::Result<()> {
-    let now = parse_now(args.now.as_deref())?;
-    let max_breached = args
-        .max_breached
-        .as_deref()
-        .map(|text| BreachBudget::parse(text).with_context(|| format!("--max-breached {text:?}")))
-        .transpose()?
-        .unwrap_or_default();
-    let max_new_tier = args
-        .max_new_tier
-        .as_deref()
-        .map(|text| Tier::parse(text).with_context(|| format!("--max-new-tier {text:?}")))
-        .transpose()?;
-    if max_breached.0.is_empty() && max_new_tier.is_none() {
-        bail!("nothing to gate on: give --max-breached (e.g. P1=0,P2=3) and/or --max-new-tier (e.g. P1)");
-    }
-    let since = args.since.as_deref().map(|s| parse_since(s, now)).transpose()?;
-    if since.is_some() && max_new_tier.is_none() {
-        bail!("--since only applies to --max-new-tier; give that too");
-    }
-    let policy = GatePolicy {
-        team: parse_team(args.team.as_deref())?,
-        max_breached,
-        max_new_tier,
-        since,
-    };
+    let (policy, now) = args.query().policy(Utc::now()).map_err(flag_error)?;
     let findings = pipeline.store.list_findings(&FindingFilter::default()).await?;
-    let verdict = gate(&findings, now, &policy);
+    report_verdict(&gate(&findings, now, &policy), json)
+}
+
+fn report_verdict(verdict: &GateVerdict, json: bool) -> anyhow::Result<()> {
     if json {
-        output::emit(&(serde_json::to_string_pretty(&verdict)? + "\n"))?;
+        output::emit(&(serde_json::to_string_pretty(verdict)? + "\n"))?;
     }
     if !verdict.passed {
         bail!("{}", verdict.reason());
@@ -194,22 +184,104 @@ pub async fn run_gate(pipeline: &EmbeddedPipeline, args: GateArgs, json: bool) -
     Ok(())
 }
 
+/// Attempts against a deployed muster: a CI step should fail rather than hang.
+const REMOTE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    first_backoff: std::time::Duration::from_millis(500),
+    max_backoff: std::time::Duration::from_secs(20),
+};
+
+/// The same gate, judged by a deployed muster through `GET /gate` (bearer read token). The
+/// flags are checked here first, so a typo fails without a round trip.
+pub async fn run_remote_gate(args: &GateArgs, json: bool) -> anyhow::Result<()> {
+    let query = args.query();
+    query.policy(Utc::now()).map_err(flag_error)?;
+    let base = args.url.as_deref().unwrap_or_default().trim_end_matches('/');
+    let mut url = reqwest::Url::parse(&format!("{base}/gate")).with_context(|| format!("invalid --url {base:?}"))?;
+    {
+        let mut pairs = url.query_pairs_mut();
+        let fields = [
+            ("team", &query.team),
+            ("max_breached", &query.max_breached),
+            ("max_new_tier", &query.max_new_tier),
+            ("since", &query.since),
+            ("now", &query.now),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                pairs.append_pair(name, value);
+            }
+        }
+    }
+    let token = std::env::var(&args.token_env)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .with_context(|| {
+            format!(
+                "--token-env names ${}, which is not set: export the server's read token",
+                args.token_env
+            )
+        })?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let mut attempt = 0;
+    let verdict: GateVerdict = loop {
+        attempt += 1;
+        let (failure, delay) = match client.get(url.clone()).bearer_auth(&token).send().await {
+            Ok(response) => {
+                let status = response.status();
+                let delay = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| muster_core::retry::retry_after(v, Utc::now()));
+                let text = response.text().await.unwrap_or_default();
+                if status.is_success() {
+                    break serde_json::from_str(&text)
+                        .with_context(|| format!("{url} answered something other than a gate verdict"))?;
+                }
+                let message = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| text.chars().take(300).collect());
+                if !(status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
+                    bail!("{base} refused the gate request ({status}): {message}");
+                }
+                (format!("{base} answered {status}: {message}"), delay)
+            }
+            Err(error) => (format!("cannot reach {base}: {error}"), None),
+        };
+        if attempt >= REMOTE_RETRY.max_attempts {
+            bail!("{failure} (gave up after {attempt} attempts)");
+        }
+        let wait = delay
+            .unwrap_or_else(|| REMOTE_RETRY.backoff(attempt))
+            .min(REMOTE_RETRY.max_backoff);
+        eprintln!("{failure}; retrying in {:.1} s", wait.as_secs_f64());
+        tokio::time::sleep(wait).await;
+    };
+    report_verdict(&verdict, json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn since_takes_an_instant_or_a_duration_back_from_now() {
-        let now: DateTime<Utc> = "2026-11-30T12:00:00Z".parse().unwrap();
-        assert_eq!(parse_since("24h", now).unwrap(), now - Duration::hours(24));
-        assert_eq!(parse_since("2w", now).unwrap(), now - Duration::weeks(2));
-        assert_eq!(
-            parse_since("2026-11-01T00:00:00Z", now).unwrap(),
-            "2026-11-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    fn gate_mistakes_are_reported_in_flag_names() {
+        let query = GateQuery {
+            max_new_tier: Some("P1".into()),
+            since: Some("3y".into()),
+            ..GateQuery::default()
+        };
+        let error = flag_error(query.policy(Utc::now()).unwrap_err()).to_string();
+        assert!(error.starts_with("--since \"3y\": expected"), "{error}");
+        let error = flag_error(GateQuery::default().policy(Utc::now()).unwrap_err()).to_string();
+        assert!(
+            error.contains("--max-breached") && error.contains("--max-new-tier"),
+            "{error}"
         );
-        for bad in ["", "h", "24", "-3d", "3y", "1.5h"] {
-            let error = parse_since(bad, now).unwrap_err().to_string();
-            assert!(error.contains("--since"), "{bad}: {error}");
-        }
     }
 }

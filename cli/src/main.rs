@@ -96,8 +96,8 @@ enum Command {
     Serve(ServeArgs),
     /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
     Push(PushArgs),
-    /// SLA sweep: remind, then escalate, groups due soon or breached (one batched message per
-    /// recipient and rung; `serve` runs it hourly).
+    /// SLA sweep: announce new groups, remind, then escalate groups due soon or breached (one
+    /// batched message per recipient; `serve` runs it hourly).
     Sweep(SweepArgs),
     /// Acknowledge a group: its reminders and escalations pause for `sweep.ack_days`.
     Ack(AckArgs),
@@ -315,6 +315,11 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Push(args) = &cli.command {
         return push(args, cli.global.json).await;
+    }
+    if let Command::Gate(args) = &cli.command
+        && args.url.is_some()
+    {
+        return digest::run_remote_gate(args, cli.global.json).await;
     }
     let mut config = load_config(cli.global.config.as_deref())?;
     if cli.command.only_reads() {

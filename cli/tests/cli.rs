@@ -281,6 +281,66 @@ fn start_server(work: &Workdir, config: &str, env: &[(&str, &str)]) -> (std::pro
 }
 
 #[test]
+fn gate_against_a_server_gives_the_local_verdict_to_the_bearer_of_the_read_token() {
+    let Some(dir) = samples_dir() else { return };
+    let work = Workdir::new("remote-gate");
+    let report = dir.join("sarif/codeql_codeQL-output.sarif");
+    work.json(&["ingest", "--json", path_str(&report)]);
+    let config = "[http]\nread_token_env = \"MUSTER_READ_TOKEN\"\n";
+    let (mut server, addr) = start_server(&work, config, &[("MUSTER_READ_TOKEN", "r3ad")]);
+    let url = format!("http://{addr}");
+    let budget = [
+        "gate",
+        "--max-new-tier",
+        "P4",
+        "--since",
+        "2020-01-01T00:00:00Z",
+        "--now",
+        "2030-01-01T00:00:00Z",
+    ];
+    let remote = |token: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(extra)
+            .args(["--url", &url])
+            .env("MUSTER_READ_TOKEN", token)
+            .current_dir(&work.0)
+            .output()
+            .unwrap()
+    };
+
+    let failed = remote("r3ad", &budget);
+    let passed = remote(
+        "r3ad",
+        &["gate", "--max-breached", "P1=0", "--now", "2026-01-01T00:00:00Z"],
+    );
+    let refused = remote("wrong", &budget);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let local = work.muster(&budget);
+
+    let stderr = |output: &Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("groups with new findings of P4 or worse"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        stderr(&failed),
+        stderr(&local),
+        "the server judges as the local command does"
+    );
+    assert!(passed.status.success(), "{}", stderr(&passed));
+    assert_eq!(String::from_utf8_lossy(&passed.stdout), "gate passed\n");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("401") && stderr(&refused).contains("read token is wrong"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
 fn push_sends_a_signed_gzipped_report_and_reports_refusals() {
     let Some(dir) = samples_dir() else { return };
     let work = Workdir::new("push");

@@ -31,12 +31,15 @@ pub fn router(deployment: Deployment) -> Result<axum::Router, EnvError> {
             SecretSlot::Source(name) => secrets.webhook(name),
             SecretSlot::Tracker(tracker) => secrets.tracker_webhook(tracker),
             SecretSlot::SlackSigning => secrets.slack_signing_secret(),
+            // The read token comes from the environment only (MUSTER_CONFIG_TOML names it).
+            SecretSlot::ReadToken => None,
         })
     })
     .map_err(|missing| {
         // Say where else the secret could have been, so the fix is obvious.
         let elsewhere = match &missing.slot {
             SecretSlot::SlackSigning => format!("or the SSM parameter {ENV_SLACK_SIGNING_SECRET_PARAM} names"),
+            SecretSlot::ReadToken => "which the function's environment must set".to_owned(),
             SecretSlot::Tracker(tracker) => secrets.tracker_parameter(tracker).map_or_else(
                 || format!("or SSM under {ENV_TRACKER_SECRETS_PATH} (not set)"),
                 |p| format!("or the SSM SecureString {p} (not found)"),

@@ -60,12 +60,17 @@ pub struct HttpSettings {
     /// Largest request body, in MiB, compressed or inflated (default 32).
     #[serde(default = "default_body_limit_mib")]
     pub body_limit_mib: u32,
+    /// Environment variable holding the bearer token of the read endpoints (`GET /gate`);
+    /// without it they answer 404, so the SLA posture is never public by default.
+    #[serde(default)]
+    pub read_token_env: Option<String>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit_mib: default_body_limit_mib(),
+            read_token_env: None,
         }
     }
 }

@@ -15,14 +15,17 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use muster_core::GroupKey;
-use muster_core::ports::{ChatSink, Clock, Queue, Store, TicketSink};
+use muster_core::ports::{ChatSink, Clock, FindingFilter, Queue, Store, TicketSink};
 use muster_core::services::Pipeline;
 use muster_core::services::chat_actions::ChatActionKind;
+use muster_core::services::digest::{self, GatePolicy, GateQuery, GateVerdict};
 use muster_core::services::tracker_sync::{self, TrackerEvent, TrackerOutcome};
 use muster_core::{Config, Format, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
@@ -51,6 +54,16 @@ pub trait Ingestor: Send + Sync + 'static {
         user: &str,
         message: (&str, &str),
     ) -> impl Future<Output = Result<String, PipelineError>> + Send;
+
+    /// The pipeline's clock, which a gate request without `now` is judged at.
+    fn now(&self) -> DateTime<Utc>;
+
+    /// Judges the SLA posture against a release budget (`GET /gate`).
+    fn gate(
+        &self,
+        policy: &GatePolicy,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<GateVerdict, PipelineError>> + Send;
 }
 
 impl<S, Q, T, N, C> Ingestor for Pipeline<S, Q, T, N, C>
@@ -86,6 +99,15 @@ where
         }
         Ok(outcome)
     }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn gate(&self, policy: &GatePolicy, now: DateTime<Utc>) -> Result<GateVerdict, PipelineError> {
+        let findings = self.store.list_findings(&FindingFilter::default()).await?;
+        Ok(digest::gate(&findings, now, policy))
+    }
 }
 
 /// Router settings.
@@ -101,6 +123,8 @@ pub struct HttpConfig {
     pub tracker_secrets: HashMap<String, Secret>,
     /// The Slack app's signing secret; without it `POST /slack/actions` answers 404.
     pub slack_signing_secret: Option<Secret>,
+    /// Bearer token of the read endpoints (`GET /gate`); without it they answer 404.
+    pub read_token: Option<Secret>,
 }
 
 /// A source names a secret variable that is not set: refuse to start rather than accept
@@ -124,6 +148,8 @@ pub enum SecretSlot {
     Tracker(&'static str),
     /// The Slack app's signing secret.
     SlackSigning,
+    /// The bearer token of the read endpoints.
+    ReadToken,
 }
 
 impl HttpConfig {
@@ -185,12 +211,15 @@ impl HttpConfig {
         }
         let variable = config.slack.as_ref().and_then(|s| s.signing_secret_env.as_ref());
         let slack_signing_secret = resolve(SecretSlot::SlackSigning, "slack", variable)?;
+        let variable = config.http.read_token_env.as_ref();
+        let read_token = resolve(SecretSlot::ReadToken, "http.read_token_env", variable)?;
         Ok(Self {
             config,
             body_limit,
             secrets,
             tracker_secrets,
             slack_signing_secret,
+            read_token,
         })
     }
 }
@@ -219,6 +248,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/webhooks/{source}"),
     ("POST", "/trackers/{tracker}"),
     ("POST", "/slack/actions"),
+    ("GET", "/gate"),
 ];
 
 /// Builds the API router over an ingestor.
@@ -230,6 +260,7 @@ pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
         .route("/webhooks/{source}", post(webhook::<I>))
         .route("/trackers/{tracker}", post(tracker_webhook::<I>))
         .route("/slack/actions", post(slack_action::<I>))
+        .route("/gate", get(gate::<I>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -427,6 +458,49 @@ async fn tracker_webhook<I: Ingestor>(
 /// `POST /slack/actions`: a click on one of muster's alert buttons, signed by Slack (v0
 /// scheme, five-minute replay window). Slack wants an answer within 3 seconds; the action is a
 /// few store writes.
+/// The release gate of `muster gate --url`: the same query, judged here, answered as the
+/// verdict (200 whether it passed or not: the verdict is the answer; the client decides).
+async fn gate<I: Ingestor>(
+    State(state): State<AppState<I>>,
+    headers: HeaderMap,
+    query: Result<Query<GateQuery>, QueryRejection>,
+) -> Result<Json<GateVerdict>, ApiError> {
+    let token = state.http.read_token.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "read_api_not_configured",
+            "set http.read_token_env in muster.toml to serve GET /gate",
+        )
+    })?;
+    check_bearer(&headers, token)?;
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let (policy, now) = query
+        .policy(state.ingestor.now())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))?;
+    Ok(Json(state.ingestor.gate(&policy, now).await?))
+}
+
+/// `Authorization: Bearer <token>`, compared through SHA-256 digests so the time taken says
+/// nothing about how much of the token matched.
+fn check_bearer(headers: &HeaderMap, token: &Secret) -> Result<(), ApiError> {
+    let refused = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "bad_token", message);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| refused("missing Authorization header: send `Authorization: Bearer <read token>`"))?;
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| refused("Authorization must be `Bearer <read token>`"))?;
+    use sha2::{Digest as _, Sha256};
+    if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.bytes()) {
+        return Err(refused("the read token is wrong"));
+    }
+    Ok(())
+}
+
 async fn slack_action<I: Ingestor>(
     State(state): State<AppState<I>>,
     headers: HeaderMap,

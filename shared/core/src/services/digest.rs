@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ticket::open_groups;
 use crate::model::{Finding, GroupKey, Status, TeamId, Tier, Triage};
@@ -487,6 +487,128 @@ impl BreachBudget {
     }
 }
 
+/// A gate request as text — `muster gate`'s flags or the `GET /gate` query string — so both
+/// are read by the same code and refuse the same mistakes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// `P1=0,P2=3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_breached: Option<String>,
+    /// `P1`: new findings of this tier or worse fail the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tier: Option<String>,
+    /// What counts as new: an RFC 3339 instant, or a duration back from now (`30m`, `24h`, `7d`, `2w`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Judge as of this RFC 3339 instant instead of the current time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<String>,
+}
+
+/// A gate request that cannot be judged; `param` is the field's name (`max_breached`, …).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateQueryError {
+    #[error("{param} {value:?}: {message}")]
+    Invalid {
+        param: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("nothing to gate on: give max_breached (e.g. P1=0,P2=3) and/or max_new_tier (e.g. P1)")]
+    Empty,
+    #[error("since only applies to max_new_tier; give that too")]
+    SinceWithoutTier,
+}
+
+impl GateQuery {
+    /// The policy and the instant to judge at (`now`, else `clock_now`).
+    pub fn policy(&self, clock_now: DateTime<Utc>) -> Result<(GatePolicy, DateTime<Utc>), GateQueryError> {
+        let invalid = |param: &'static str, value: &str, message: String| GateQueryError::Invalid {
+            param,
+            value: value.to_owned(),
+            message,
+        };
+        let now = match &self.now {
+            Some(text) => DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    invalid(
+                        "now",
+                        text,
+                        "expected an RFC 3339 time such as 2026-12-01T09:00:00Z".into(),
+                    )
+                })?
+                .to_utc(),
+            None => clock_now,
+        };
+        let team = self
+            .team
+            .as_deref()
+            .map(|t| TeamId::parse(t).map_err(|e| invalid("team", t, e.to_string())))
+            .transpose()?;
+        let max_breached = self
+            .max_breached
+            .as_deref()
+            .map(|text| BreachBudget::parse(text).map_err(|e| invalid("max_breached", text, e.to_string())))
+            .transpose()?
+            .unwrap_or_default();
+        let max_new_tier = self
+            .max_new_tier
+            .as_deref()
+            .map(|text| Tier::parse(text).map_err(|e| invalid("max_new_tier", text, e.to_string())))
+            .transpose()?;
+        if max_breached.0.is_empty() && max_new_tier.is_none() {
+            return Err(GateQueryError::Empty);
+        }
+        let since = self
+            .since
+            .as_deref()
+            .map(|text| {
+                parse_since(text, now).ok_or_else(|| {
+                    invalid(
+                        "since",
+                        text,
+                        "expected an RFC 3339 time or a duration such as 30m, 24h, 7d or 2w".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        if since.is_some() && max_new_tier.is_none() {
+            return Err(GateQueryError::SinceWithoutTier);
+        }
+        let policy = GatePolicy {
+            team,
+            max_breached,
+            max_new_tier,
+            since,
+        };
+        Ok((policy, now))
+    }
+}
+
+/// An RFC 3339 instant, or a duration back from `now` (`30m`, `24h`, `7d`, `2w`).
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Some(instant.to_utc());
+    }
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let amount: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    if amount <= 0 {
+        return None;
+    }
+    let back = match unit {
+        'm' => Duration::try_minutes(amount),
+        'h' => Duration::try_hours(amount),
+        'd' => Duration::try_days(amount),
+        'w' => Duration::try_weeks(amount),
+        _ => None,
+    }?;
+    Some(now - back)
+}
+
 /// What the release gate checks.
 #[derive(Debug, Clone, Default)]
 pub struct GatePolicy {
@@ -498,7 +620,7 @@ pub struct GatePolicy {
 }
 
 /// A remediation group the gate names as a reason.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateGroup {
     pub key: GroupKey,
     pub title: String,
@@ -507,7 +629,7 @@ pub struct GateGroup {
 }
 
 /// One broken budget.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Violation {
     /// More past-due groups of `tier` than the budget allows.
@@ -561,8 +683,8 @@ impl Violation {
     }
 }
 
-/// The gate's answer; `muster gate --json` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The gate's answer; `muster gate --json` prints it, `GET /gate` answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateVerdict {
     pub passed: bool,
     pub at: DateTime<Utc>,
@@ -904,6 +1026,53 @@ mod tests {
             Err(BudgetError::Repeated { .. })
         ));
         assert!(BreachBudget::parse("").is_err());
+    }
+
+    #[test]
+    fn since_takes_an_instant_or_a_duration_back_from_now() {
+        let now: DateTime<Utc> = "2026-11-30T12:00:00Z".parse().unwrap();
+        assert_eq!(parse_since("24h", now), Some(now - Duration::hours(24)));
+        assert_eq!(parse_since("2w", now), Some(now - Duration::weeks(2)));
+        assert_eq!(
+            parse_since("2026-11-01T00:00:00Z", now),
+            Some(at("2026-11-01T00:00:00Z"))
+        );
+        for bad in ["", "h", "24", "-3d", "3y", "1.5h"] {
+            assert_eq!(parse_since(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_gate_query_is_checked_whole() {
+        let now = at("2026-11-30T12:00:00Z");
+        let query = GateQuery {
+            team: Some("payments".into()),
+            max_breached: Some("P1=0, P2=3".into()),
+            max_new_tier: Some("P2".into()),
+            since: Some("7d".into()),
+            now: None,
+        };
+        let (policy, judged_at) = query.policy(now).unwrap();
+        assert_eq!(judged_at, now);
+        assert_eq!(policy.max_breached.0.get(&Tier::P2), Some(&3));
+        assert_eq!(policy.since, Some(now - Duration::days(7)));
+        let bad = GateQuery {
+            max_breached: Some("P9=1".into()),
+            ..query.clone()
+        };
+        assert!(matches!(
+            bad.policy(now),
+            Err(GateQueryError::Invalid {
+                param: "max_breached",
+                ..
+            })
+        ));
+        let lonely_since = GateQuery {
+            max_new_tier: None,
+            ..query
+        };
+        assert_eq!(lonely_since.policy(now).unwrap_err(), GateQueryError::SinceWithoutTier);
+        assert_eq!(GateQuery::default().policy(now).unwrap_err(), GateQueryError::Empty);
     }
 
     #[test]
