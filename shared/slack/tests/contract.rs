@@ -642,3 +642,103 @@ async fn update_sends_channel_ts_and_blocks() {
     );
     proxy.prism.assert_contract_kept();
 }
+
+/// An outbox ledger in memory: what `SlackOrOutbox` records after each post.
+#[derive(Clone, Default)]
+struct Ledger(Arc<Mutex<Vec<muster_core::ports::OutboxEntry>>>);
+
+impl muster_core::ports::OutboxStore for Ledger {
+    async fn append_outbox(
+        &self,
+        entry: &muster_core::ports::OutboxEntry,
+    ) -> Result<(u64, bool), muster_core::ports::StoreError> {
+        let mut entries = self.0.lock().unwrap();
+        if let Some(existing) = entries.iter().find(|e| e.dedupe_key == entry.dedupe_key) {
+            return Ok((existing.id, false));
+        }
+        let id = entries.len() as u64 + 1;
+        entries.push(muster_core::ports::OutboxEntry { id, ..entry.clone() });
+        Ok((id, true))
+    }
+
+    async fn outbox(&self) -> Result<Vec<muster_core::ports::OutboxEntry>, muster_core::ports::StoreError> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+
+    async fn outbox_entry(
+        &self,
+        dedupe_key: &str,
+    ) -> Result<Option<muster_core::ports::OutboxEntry>, muster_core::ports::StoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.dedupe_key == dedupe_key)
+            .cloned())
+    }
+}
+
+#[tokio::test]
+async fn the_sink_turns_cards_and_digests_into_block_kit_and_posts_each_key_once() {
+    let Some(proxy) = proxied() else { return };
+    let ledger = Ledger::default();
+    let sink = muster_slack::SlackOrOutbox {
+        slack: Some(chat(&proxy.prism.api_url, TOKEN)),
+        store: ledger.clone(),
+    };
+    // GIVEN an alert that carries its card, not blocks, as the notify stage sends it.
+    let plain = alert_message("C0CARDS01");
+    let card = muster_core::ports::AlertCard {
+        tier: Tier::P1,
+        title: "openssl 3.0.7 in payments-api".into(),
+        fix: "upgrade to ≥ 3.0.13".into(),
+        due: Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+        ticket_url: Some("https://acme.atlassian.net/browse/PAY-12".into()),
+        ticket_key: Some("PAY-12".into()),
+        evidence: vec!["in CISA KEV".into()],
+        group_key: GroupKey::parse("payments/img:1/pkg:openssl").unwrap(),
+        actions: Default::default(),
+    };
+    let alert = ChatMessage {
+        blocks: None,
+        card: Some(card.clone()),
+        ..plain
+    };
+    let digest = ChatMessage {
+        channel: "C0CARDS01".into(),
+        dedupe_key: "digest:C0CARDS01:2026-12-01".into(),
+        text: "SLA digest".into(),
+        blocks: None,
+        card: None,
+        digest: Some(muster_core::ports::ChatDigest {
+            title: "SLA digest, week to 2026-12-01".into(),
+            sections: vec![("payments".into(), vec!["open: 3 P1".into(), "breached: 1".into()])],
+        }),
+    };
+
+    // WHEN each is posted twice (a redelivery)
+    for message in [&alert, &alert, &digest, &digest] {
+        ChatSink::post(&sink, message).await.unwrap();
+    }
+
+    // THEN Slack saw two requests, the card as the same blocks `alert_blocks` renders, with
+    // its buttons, and the digest as a header and a section per team.
+    let seen = proxy.seen("C0CARDS01");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].body["blocks"], alert_blocks(&card));
+    let buttons: Vec<&str> = seen[0].body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap())
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
+    assert!(buttons.contains(&"ack") && buttons.contains(&"not_mine"), "{buttons:?}");
+    let digest_blocks = seen[1].body["blocks"].as_array().unwrap();
+    assert_eq!(digest_blocks[0]["type"], "header");
+    assert!(seen[1].body["blocks"].to_string().contains("breached: 1"));
+    assert_eq!(ledger.0.lock().unwrap().len(), 2, "one ledger entry per key");
+    proxy.prism.assert_contract_kept();
+}
