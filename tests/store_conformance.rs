@@ -64,6 +64,7 @@ fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Fin
         asset,
         acceptance: None,
         clock_start: None,
+        rerouted: None,
         timeline: Vec::new(),
     }
 }

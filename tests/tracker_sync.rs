@@ -512,3 +512,81 @@ async fn a_risk_acceptance_approved_in_slack_pauses_the_sla_and_reactivates_on_e
         "the SLA clock restarts at the expiry (on_acceptance_expiry = restart)"
     );
 }
+
+#[tokio::test]
+async fn not_mine_reroutes_the_group_to_the_triage_team_until_the_owners_file_changes() {
+    let Some((pipeline, _)) = ticketed("reopen").await else {
+        return;
+    };
+    // GIVEN the CodeQL findings owned by payments through the owners file.
+    let owners = |team: &str| {
+        muster_core::ownership::parse_owners_yaml(
+            &format!(
+                "default_team: security-triage\nteams:\n  - id: payments\n  - id: web\n  - id: security-triage\n    slack_channel: \"#sec-triage\"\nrules:\n  - team: {team}\n    asset: ci\n"
+            ),
+            "owners.yaml",
+        )
+        .unwrap()
+    };
+    muster_core::services::context::import_ownership(&pipeline.store, &pipeline.queue, owners("payments"))
+        .await
+        .unwrap();
+    pipeline.queue.drain(&pipeline, |_, _| {}).await;
+    let open = |findings: Vec<muster_core::Finding>| -> Vec<muster_core::Finding> {
+        findings.into_iter().filter(|f| f.status.is_open()).collect()
+    };
+    let all = open(pipeline.store.list_findings(&FindingFilter::default()).await.unwrap());
+    let group = all[0].group().unwrap().clone();
+    assert_eq!(all[0].triage.as_ref().unwrap().owner.as_str(), "payments");
+    let members = open(pipeline.store.group_findings(&group).await.unwrap());
+    let pipeline = Arc::new(pipeline);
+
+    // WHEN someone of payments clicks Not mine
+    let now = chrono::Utc::now().timestamp();
+    let (status, answer) = click(&pipeline, slack_click_by("U0PAYDEV", "not_mine", &group), now).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    pipeline.queue.drain(&pipeline, |_, _| {}).await;
+
+    // THEN every member is the triage team's now, in a group of its own with its own ticket,
+    // with who said so on the timeline, and the triage team is told in its channel.
+    let moved = pipeline
+        .store
+        .findings(&members.iter().map(|f| f.detection.fingerprint).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(moved.len(), members.len());
+    for finding in &moved {
+        let triage = finding.triage.as_ref().unwrap();
+        assert_eq!(triage.owner.as_str(), "security-triage");
+        assert_ne!(&triage.group, &group);
+        assert!(
+            finding
+                .timeline
+                .iter()
+                .any(|t| t.event == "not_mine" && t.detail.contains("<@U0PAYDEV>"))
+        );
+    }
+    let new_group = moved[0].group().unwrap().clone();
+    assert!(
+        pipeline.store.ticket(&new_group).await.unwrap().is_some(),
+        "the triage team's group is ticketed"
+    );
+    let told = pipeline.store.outbox().await.unwrap();
+    assert!(
+        told.iter()
+            .any(|e| e.target == "#sec-triage" && e.payload["text"].as_str().unwrap().contains("not payments'")),
+        "{told:?}"
+    );
+
+    // WHEN the owners file is fixed to name web, the rules win again.
+    muster_core::services::context::import_ownership(&pipeline.store, &pipeline.queue, owners("web"))
+        .await
+        .unwrap();
+    pipeline.queue.drain(&pipeline, |_, _| {}).await;
+    let fixed = pipeline
+        .store
+        .findings(&[moved[0].detection.fingerprint])
+        .await
+        .unwrap();
+    assert_eq!(fixed[0].triage.as_ref().unwrap().owner.as_str(), "web");
+}

@@ -1207,6 +1207,7 @@ mod tests {
             triage: None,
             acceptance: None,
             clock_start: None,
+            rerouted: None,
             timeline: vec![],
         }
     }

@@ -827,6 +827,10 @@ pub struct Finding {
     /// Overrides `first_seen` as the SLA clock's start (after an acceptance expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_start: Option<DateTime<Utc>>,
+    /// Someone of the owning team said "not mine": the finding goes to `to` while the
+    /// ownership rules still name `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerouted: Option<Reroute>,
     /// Oldest first; bounded (see `push_timeline`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
@@ -950,6 +954,16 @@ impl Rung {
             Self::LongBreached => "long_breached",
         }
     }
+}
+
+/// A "not mine" from the owning team. It holds only while the ownership rules still route the
+/// finding to `from`: once the owners file is fixed, the rules win again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reroute {
+    pub from: TeamId,
+    pub to: TeamId,
+    pub by: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The sweep's memory of a group: the rung it last told and when.

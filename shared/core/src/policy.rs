@@ -271,9 +271,13 @@ pub fn route(finding: &Finding, ctx: &TriageContext<'_>) -> (TeamId, Option<Stri
         path: place_path(finding),
         tags,
     };
-    match ctx.router.route(place) {
+    let (team, rule) = match ctx.router.route(place) {
         Some(found) => (found.team, Some(found.rule)),
         None => (ctx.default_team.clone(), None),
+    };
+    match &finding.rerouted {
+        Some(reroute) if reroute.from == team => (reroute.to.clone(), Some(format!("not mine, said {}", reroute.by))),
+        _ => (team, rule),
     }
 }
 
@@ -468,6 +472,7 @@ mod tests {
             triage: None,
             acceptance: None,
             clock_start: None,
+            rerouted: None,
             timeline: vec![],
         }
     }

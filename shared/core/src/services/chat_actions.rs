@@ -8,8 +8,8 @@ use super::triage::accept_risk;
 use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 use crate::messages::{Message, TicketEvent};
-use crate::model::{GroupKey, Status, TicketState};
-use crate::ports::{ChatMessage, ChatSink, FindingStore, FixedClock, Queue, TicketStore};
+use crate::model::{GroupKey, Reroute, Status, TicketState};
+use crate::ports::{ChatMessage, ChatSink, ContextStore, FindingStore, FixedClock, Queue, TicketStore};
 
 /// A button on one of muster's alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub async fn chat_action<S, Q, N>(
     now: DateTime<Utc>,
 ) -> Result<String, PipelineError>
 where
-    S: FindingStore + TicketStore,
+    S: FindingStore + TicketStore + ContextStore,
     Q: Queue,
     N: ChatSink,
 {
@@ -88,21 +88,51 @@ where
             ))
         }
         ChatActionKind::NotMine => {
-            let owner = record(
-                store,
-                group,
-                now,
-                "not_mine",
-                format!("{user} says this group is not their team's"),
-            )
-            .await?;
-            let triage = &config.triage.default_owner;
+            let org = store.org_context().await?;
+            let triage_team = org
+                .ownership
+                .default_team
+                .clone()
+                .unwrap_or_else(|| config.triage.default_owner.clone());
+            let mut members = open_members(store, group).await?;
+            let Some(owner) = members.first().and_then(|f| f.triage.as_ref()).map(|t| t.owner.clone()) else {
+                return Err(PipelineError::Rejected(format!("group {group} has no open findings")));
+            };
+            if owner == triage_team {
+                let detail = format!("{user} says this group is not theirs; it is already with {triage_team}");
+                stamp(store, &mut members, now, "not_mine", &detail).await?;
+                return Ok(format!(
+                    ":leftwards_arrow_with_hook: already with {triage_team}: fix its owner in the owners file"
+                ));
+            }
+            for finding in &mut members {
+                finding.rerouted = Some(Reroute {
+                    from: owner.clone(),
+                    to: triage_team.clone(),
+                    by: user.to_owned(),
+                    at: now,
+                });
+            }
+            let detail = format!(
+                "{user} says this is not {owner}'s: rerouted to {triage_team} until the owners file names another team"
+            );
+            stamp(store, &mut members, now, "not_mine", &detail).await?;
+            let fingerprints: Vec<_> = members.iter().map(|f| f.detection.fingerprint).collect();
+            queue.send(Message::triage_batches(&fingerprints).collect()).await?;
+            let channel = org
+                .ownership
+                .teams
+                .iter()
+                .find(|t| t.id == triage_team)
+                .and_then(|t| t.slack_channel.clone())
+                .unwrap_or_else(|| format!("#{triage_team}"));
             chat.post(&ChatMessage {
-                channel: format!("#{triage}"),
+                channel,
                 dedupe_key: format!("not_mine:{group}:{}", now.timestamp()),
                 text: format!(
-                    "{user} says group {group} is not {owner}'s. Please fix its owner in the owners file \
-                     (`muster owners import`), which reroutes it."
+                    "{user} says group {group} is not {owner}'s: its {} open findings are now {triage_team}'s, \
+                     with a new ticket. Fix the owners file (`muster owners import`) to route them for good.",
+                    members.len()
                 ),
                 blocks: None,
                 card: None,
@@ -110,7 +140,7 @@ where
             })
             .await?;
             Ok(format!(
-                ":leftwards_arrow_with_hook: {user} sent this to {triage} for rerouting"
+                ":leftwards_arrow_with_hook: {user} rerouted this to {triage_team}"
             ))
         }
         ChatActionKind::ApproveAcceptance => {

@@ -835,6 +835,7 @@ mod tests {
             })),
             acceptance: None,
             clock_start: None,
+            rerouted: None,
             timeline: vec![],
         }
     }

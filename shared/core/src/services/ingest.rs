@@ -305,6 +305,7 @@ impl ScopeIngest<'_> {
             triage: None,
             acceptance: None,
             clock_start: None,
+            rerouted: None,
             // First seen is a field; the timeline starts with triage, so a 200k-finding report
             // does not carry 200k copies of the same line through the diff.
             timeline: Vec::new(),
