@@ -9,6 +9,10 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use muster_core::SourceName;
 use muster_core::formats::{Format, ParseContext, parse_report};
 
+/// The allocator `muster` itself runs with, so the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RESULTS: usize = 200_000;
 const RUNS: usize = 4;
 const RULES: usize = 300;
