@@ -19,30 +19,13 @@ use muster_core::Config;
 use muster_core::ports::{FindingFilter, FindingStore};
 use muster_http::Secret;
 use muster_http::signature::{sign, sign_github};
-use muster_tests::moto;
+use muster_tests::{TWO_FINDINGS_SARIF, moto};
 use serde_json::{Value, json};
 
 /// The webhook secret stored in SSM; no response or error may contain it.
 const WEBHOOK_SECRET: &str = "whsec-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const TRACKER_SECRET: &str = "trksec-77aa88bb99cc";
 const SLACK_SIGNING: &str = "slksec-5e5e5e5e5e5e";
-
-/// Two results in two files: two findings.
-const SARIF: &str = r#"{
-  "version": "2.1.0",
-  "runs": [{
-    "tool": {"driver": {"name": "semgrep", "rules": [
-      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}, "properties": {"security-severity": "9.8"}},
-      {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
-    ]}},
-    "results": [
-      {"ruleId": "sql-injection", "level": "error", "message": {"text": "SQL built from user input"},
-       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/db.py"}, "region": {"startLine": 12}}}]},
-      {"ruleId": "weak-hash", "level": "warning", "message": {"text": "MD5 used for passwords"},
-       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/auth.py"}, "region": {"startLine": 40}}}]}
-    ]
-  }]
-}"#;
 
 /// SDK settings for moto, as `aws_config::defaults` would load them in Lambda.
 async fn sdk(endpoint: &str) -> SdkConfig {
@@ -349,8 +332,8 @@ async fn a_signed_webhook_event_lands_in_dynamodb_and_queues_triage() {
         &mut function,
         event(
             "/webhooks/ci",
-            &signed_headers(SARIF.as_bytes()),
-            SARIF.as_bytes(),
+            &signed_headers(TWO_FINDINGS_SARIF.as_bytes()),
+            TWO_FINDINGS_SARIF.as_bytes(),
             false,
         ),
     )
@@ -377,7 +360,7 @@ async fn a_signed_webhook_event_lands_in_dynamodb_and_queues_triage() {
 async fn a_gzip_body_base64_encoded_by_api_gateway_is_ingested() {
     let Some(mut function) = function().await else { return };
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(SARIF.as_bytes()).expect("gzip");
+    gzip.write_all(TWO_FINDINGS_SARIF.as_bytes()).expect("gzip");
     let wire = gzip.finish().expect("gzip");
     let mut headers = signed_headers(&wire);
     headers.push(("Content-Encoding", "gzip".into()));
@@ -400,16 +383,23 @@ async fn a_bad_signature_is_a_401_json_error_and_stores_nothing() {
         ("X-Muster-Timestamp", now.to_string()),
         (
             "X-Muster-Signature",
-            sign(&Secret::new("not the secret"), now, SARIF.as_bytes()),
+            sign(&Secret::new("not the secret"), now, TWO_FINDINGS_SARIF.as_bytes()),
         ),
     ];
-    let (status, body, response) =
-        invoke(&mut function, event("/webhooks/ci", &headers, SARIF.as_bytes(), false)).await;
+    let (status, body, response) = invoke(
+        &mut function,
+        event("/webhooks/ci", &headers, TWO_FINDINGS_SARIF.as_bytes(), false),
+    )
+    .await;
     assert_eq!(status, 401, "{response}");
     assert_eq!(body["error"]["code"], "bad_signature", "{body}");
     assert!(!response.to_string().contains(WEBHOOK_SECRET));
     // Unsigned: the secret stored in SSM is enforced though muster.toml names none.
-    let (status, body, _) = invoke(&mut function, event("/webhooks/ci", &[], SARIF.as_bytes(), false)).await;
+    let (status, body, _) = invoke(
+        &mut function,
+        event("/webhooks/ci", &[], TWO_FINDINGS_SARIF.as_bytes(), false),
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "missing_signature", "{body}");
     let findings = function

@@ -14,27 +14,10 @@ use muster_core::Config;
 use muster_core::outbox::{OutboxChat, OutboxTickets};
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, SystemClock};
 use muster_core::services::Pipeline;
-use muster_tests::moto;
+use muster_tests::{TWO_FINDINGS_SARIF, moto};
 use serde_json::json;
 
 type MotoPipeline = Pipeline<DynamoStore, SqsQueue, OutboxTickets<DynamoStore>, OutboxChat<DynamoStore>, SystemClock>;
-
-/// Two results in two files: two findings, at least one group.
-const SARIF: &str = r#"{
-  "version": "2.1.0",
-  "runs": [{
-    "tool": {"driver": {"name": "semgrep", "rules": [
-      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}, "properties": {"security-severity": "9.8"}},
-      {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
-    ]}},
-    "results": [
-      {"ruleId": "sql-injection", "level": "error", "message": {"text": "SQL built from user input"},
-       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/db.py"}, "region": {"startLine": 12}}}]},
-      {"ruleId": "weak-hash", "level": "warning", "message": {"text": "MD5 used for passwords"},
-       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/auth.py"}, "region": {"startLine": 40}}}]}
-    ]
-  }]
-}"#;
 
 fn moto_pipeline_over(store: DynamoStore, sqs: aws_sdk_sqs::Client, urls: QueueUrls) -> MotoPipeline {
     Pipeline {
@@ -61,7 +44,7 @@ async fn ingest(pipeline: &MotoPipeline) {
             source: &source,
             format: None,
             event: None,
-            bytes: SARIF.as_bytes(),
+            bytes: TWO_FINDINGS_SARIF.as_bytes(),
         })
         .await
         .expect("the report ingests");

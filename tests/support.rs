@@ -165,3 +165,21 @@ pub fn serve_files(dir: PathBuf) -> String {
     });
     addr
 }
+
+/// A small SARIF log written for these tests: two results in two files, two findings, at least
+/// one group.
+pub const TWO_FINDINGS_SARIF: &str = r#"{
+  "version": "2.1.0",
+  "runs": [{
+    "tool": {"driver": {"name": "semgrep", "rules": [
+      {"id": "sql-injection", "defaultConfiguration": {"level": "error"}, "properties": {"security-severity": "9.8"}},
+      {"id": "weak-hash", "defaultConfiguration": {"level": "warning"}}
+    ]}},
+    "results": [
+      {"ruleId": "sql-injection", "level": "error", "message": {"text": "SQL built from user input"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/db.py"}, "region": {"startLine": 12}}}]},
+      {"ruleId": "weak-hash", "level": "warning", "message": {"text": "MD5 used for passwords"},
+       "locations": [{"physicalLocation": {"artifactLocation": {"uri": "src/auth.py"}, "region": {"startLine": 40}}}]}
+    ]
+  }]
+}"#;
