@@ -84,8 +84,10 @@ async fn secrets_come_from_paths_and_params_and_the_environment_wins() {
     put_secure(&ssm, &format!("{root}/github/token"), "github-token-from-ssm").await;
     put_secure(&ssm, &format!("{root}/slack/bot-token"), "xoxb-from-ssm").await;
     put_secure(&ssm, &format!("{root}/slack/signing-secret"), SLACK_SIGNING).await;
+    put_secure(&ssm, &format!("{root}/read-token"), "read-token-from-ssm").await;
     let config = config(
-        "[trackers.jira]\nurl = \"https://example.atlassian.net\"\nemail = \"bot@example.com\"\ntoken_env = \"JIRA_TOKEN\"\n\
+        "[http]\nread_token_env = \"READ_TOKEN\"\n\
+         [trackers.jira]\nurl = \"https://example.atlassian.net\"\nemail = \"bot@example.com\"\ntoken_env = \"JIRA_TOKEN\"\n\
          [trackers.github]\ntoken_env = \"GH_TOKEN\"\n\
          [slack]\ntoken_env = \"SLACK_TOKEN\"\n",
     );
@@ -99,6 +101,7 @@ async fn secrets_come_from_paths_and_params_and_the_environment_wins() {
             "MUSTER_SLACK_SIGNING_SECRET_PARAM",
             format!("{root}/slack/signing-secret"),
         ),
+        ("MUSTER_READ_TOKEN_PARAM", format!("{root}/read-token")),
         // The variable muster.toml names wins over the parameter.
         ("GH_TOKEN", "github-token-from-env".into()),
     ]);
@@ -116,6 +119,7 @@ async fn secrets_come_from_paths_and_params_and_the_environment_wins() {
     assert_eq!(secrets.variable("GH_TOKEN").as_deref(), Some("github-token-from-env"));
     assert_eq!(secrets.variable("SLACK_TOKEN").as_deref(), Some("xoxb-from-ssm"));
     assert_eq!(secrets.slack_signing_secret().as_deref(), Some(SLACK_SIGNING));
+    assert_eq!(secrets.variable("READ_TOKEN").as_deref(), Some("read-token-from-ssm"));
     let shown = format!("{secrets:?}");
     assert!(
         !shown.contains(WEBHOOK_SECRET) && !shown.contains("jira-token-from-ssm"),

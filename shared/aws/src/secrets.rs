@@ -35,6 +35,8 @@ pub const ENV_GITHUB_TOKEN_PARAM: &str = "MUSTER_GITHUB_TOKEN_PARAM";
 pub const ENV_SLACK_BOT_TOKEN_PARAM: &str = "MUSTER_SLACK_BOT_TOKEN_PARAM";
 /// SSM parameter of the Slack signing secret (`slack.signing_secret_env`).
 pub const ENV_SLACK_SIGNING_SECRET_PARAM: &str = "MUSTER_SLACK_SIGNING_SECRET_PARAM";
+/// SSM parameter with the bearer token of `GET /gate` (supplies `http.read_token_env`).
+pub const ENV_READ_TOKEN_PARAM: &str = "MUSTER_READ_TOKEN_PARAM";
 
 /// Why a secret cannot be read. Names the variable and the parameter, never the value.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,9 @@ impl Secrets {
         }
         if let Some(github) = &config.trackers.github {
             tokens.push((&github.token_env, ENV_GITHUB_TOKEN_PARAM));
+        }
+        if let Some(variable) = &config.http.read_token_env {
+            tokens.push((variable, ENV_READ_TOKEN_PARAM));
         }
         if let Some(slack) = &config.slack {
             tokens.push((&slack.token_env, ENV_SLACK_BOT_TOKEN_PARAM));
