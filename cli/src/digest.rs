@@ -232,20 +232,13 @@ pub async fn run_remote_gate(args: &GateArgs, json: bool) -> anyhow::Result<()> 
         let (failure, delay) = match client.get(url.clone()).bearer_auth(&token).send().await {
             Ok(response) => {
                 let status = response.status();
-                let delay = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| muster_core::retry::retry_after(v, Utc::now()));
+                let delay = crate::push::retry_after(&response);
                 let text = response.text().await.unwrap_or_default();
                 if status.is_success() {
                     break serde_json::from_str(&text)
                         .with_context(|| format!("{url} answered something other than a gate verdict"))?;
                 }
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| text.chars().take(300).collect());
+                let message = crate::push::server_message(&text);
                 if !(status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
                     bail!("{base} refused the gate request ({status}): {message}");
                 }

@@ -64,9 +64,24 @@ fn gzip(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The delay a 429/503 asks for: delay-seconds or an HTTP date.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;
     muster_core::retry::retry_after(value, chrono::Utc::now())
+}
+
+/// A muster error body as `message (code)`, else the start of whatever the server sent.
+pub(crate) fn server_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            let error = v.get("error")?;
+            Some(format!(
+                "{} ({})",
+                error.get("message")?.as_str()?,
+                error.get("code")?.as_str()?
+            ))
+        })
+        .unwrap_or_else(|| text.chars().take(300).collect())
 }
 
 /// Sends one report; returns the server's JSON summary.
@@ -100,17 +115,7 @@ pub async fn push_file(client: &reqwest::Client, target: &PushTarget, path: &Pat
                 if status.is_success() {
                     return Ok(text);
                 }
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| {
-                        let error = v.get("error")?;
-                        Some(format!(
-                            "{} ({})",
-                            error.get("message")?.as_str()?,
-                            error.get("code")?.as_str()?
-                        ))
-                    })
-                    .unwrap_or_else(|| text.chars().take(300).collect());
+                let message = server_message(&text);
                 let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                 (retryable, delay, format!("server answered {status}: {message}"))
             }

@@ -934,6 +934,18 @@ pub struct Ticket {
     pub told: Option<Told>,
 }
 
+impl Ticket {
+    /// The ticket as a chat link (`<url|KEY>`, Slack's syntax), its bare key without a URL, or
+    /// nothing before the tracker answered.
+    pub fn link(&self) -> Option<String> {
+        match (&self.key, &self.url) {
+            (Some(key), Some(url)) => Some(format!("<{url}|{key}>")),
+            (Some(key), None) => Some(key.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// A step of the escalation ladder, in the order a group climbs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

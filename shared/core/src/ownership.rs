@@ -163,6 +163,20 @@ pub struct Ownership {
     pub default_team: Option<TeamId>,
 }
 
+impl Ownership {
+    /// The team that gets what no rule claims: the owners file's `default_team`, else the
+    /// configured `triage.default_owner`.
+    pub fn triage_team(&self, configured: &TeamId) -> TeamId {
+        self.default_team.clone().unwrap_or_else(|| configured.clone())
+    }
+}
+
+/// Where a team is told things: its `slack_channel`, else `#<team id>`.
+pub fn team_channel(team: Option<&Team>, id: &TeamId) -> String {
+    team.and_then(|t| t.slack_channel.clone())
+        .unwrap_or_else(|| format!("#{id}"))
+}
+
 /// The rule that decided an owner, for evidence and `muster explain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteMatch {

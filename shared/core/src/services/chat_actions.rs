@@ -8,7 +8,8 @@ use super::triage::accept_risk;
 use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 use crate::messages::{Message, TicketEvent};
-use crate::model::{GroupKey, Reroute, Status, TicketState};
+use crate::model::{Finding, GroupKey, Reroute, Status, TeamId, TicketState};
+use crate::ownership::team_channel;
 use crate::ports::{ChatMessage, ChatSink, ContextStore, FindingStore, FixedClock, Queue, TicketStore};
 
 /// A button on one of muster's alerts.
@@ -89,15 +90,8 @@ where
         }
         ChatActionKind::NotMine => {
             let org = store.org_context().await?;
-            let triage_team = org
-                .ownership
-                .default_team
-                .clone()
-                .unwrap_or_else(|| config.triage.default_owner.clone());
-            let mut members = open_members(store, group).await?;
-            let Some(owner) = members.first().and_then(|f| f.triage.as_ref()).map(|t| t.owner.clone()) else {
-                return Err(PipelineError::Rejected(format!("group {group} has no open findings")));
-            };
+            let triage_team = org.ownership.triage_team(&config.triage.default_owner);
+            let (mut members, owner) = open_members_and_owner(store, group).await?;
             if owner == triage_team {
                 let detail = format!("{user} says this group is not theirs; it is already with {triage_team}");
                 stamp(store, &mut members, now, "not_mine", &detail).await?;
@@ -119,13 +113,8 @@ where
             stamp(store, &mut members, now, "not_mine", &detail).await?;
             let fingerprints: Vec<_> = members.iter().map(|f| f.detection.fingerprint).collect();
             queue.send(Message::triage_batches(&fingerprints).collect()).await?;
-            let channel = org
-                .ownership
-                .teams
-                .iter()
-                .find(|t| t.id == triage_team)
-                .and_then(|t| t.slack_channel.clone())
-                .unwrap_or_else(|| format!("#{triage_team}"));
+            let team = org.ownership.teams.iter().find(|t| t.id == triage_team);
+            let channel = team_channel(team, &triage_team);
             chat.post(&ChatMessage {
                 channel,
                 dedupe_key: format!("not_mine:{group}:{}", now.timestamp()),
@@ -210,14 +199,19 @@ async fn record<S: FindingStore>(
     event: &str,
     detail: String,
 ) -> Result<String, PipelineError> {
-    let mut members = open_members(store, group).await?;
-    let Some(owner) = members
-        .first()
-        .and_then(|f| f.triage.as_ref())
-        .map(|t| t.owner.to_string())
-    else {
+    let (mut members, owner) = open_members_and_owner(store, group).await?;
+    stamp(store, &mut members, now, event, &detail).await?;
+    Ok(owner.to_string())
+}
+
+/// The group's open findings and the team that owns them; a group with none is refused.
+async fn open_members_and_owner<S: FindingStore>(
+    store: &S,
+    group: &GroupKey,
+) -> Result<(Vec<Finding>, TeamId), PipelineError> {
+    let members = open_members(store, group).await?;
+    let Some(owner) = members.first().and_then(|f| f.triage.as_ref()).map(|t| t.owner.clone()) else {
         return Err(PipelineError::Rejected(format!("group {group} has no open findings")));
     };
-    stamp(store, &mut members, now, event, &detail).await?;
-    Ok(owner)
+    Ok((members, owner))
 }

@@ -41,11 +41,7 @@ where
     if !urgent && event != TicketEvent::AcceptanceRequested {
         return Ok(());
     }
-    let ticket_name = match (&ticket.key, &ticket.url) {
-        (Some(key), Some(url)) => format!("<{url}|{key}>"),
-        (Some(key), None) => key.clone(),
-        _ => "(pending)".to_owned(),
-    };
+    let ticket_name = ticket.link().unwrap_or_else(|| "(pending)".to_owned());
     let text = match event {
         TicketEvent::Opened => format!(
             "[{}] New ticket {ticket_name}: {} — due {}",

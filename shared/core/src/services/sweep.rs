@@ -17,7 +17,7 @@
 //! owning team is in its quiet hours (P1 may break through); an acknowledged group is silent
 //! until its acknowledgement ends.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -30,7 +30,7 @@ use super::{PipelineError, open_members, stamp};
 use crate::config::Config;
 pub use crate::model::Rung;
 use crate::model::{Acknowledgement, GroupKey, RemediationGroup, TeamId, Ticket, TicketState, Tier, Told};
-use crate::ownership::{QuietHours, Team};
+use crate::ownership::{QuietHours, Team, team_channel};
 use crate::ports::{ChatMessage, ChatSink, ContextStore, FindingStore, TicketStore};
 
 /// A section's heading in a batched message.
@@ -180,6 +180,14 @@ where
     let settings = &config.sweep;
     let horizon = now + Duration::days(i64::from(settings.reminder_days));
     let due = store.due_by(horizon).await?;
+    // Every ticket in one read: the due groups' tickets come from it too, rather than one
+    // read per group. Ordered by group, so a message lists its groups in a stable order.
+    let mut tickets: BTreeMap<GroupKey, Ticket> = store
+        .tickets()
+        .await?
+        .into_iter()
+        .map(|t| (t.group.clone(), t))
+        .collect();
     let mut candidates = Vec::new();
     for group in open_groups(&due) {
         let rung = if group.due_at > now {
@@ -189,12 +197,12 @@ where
         } else {
             Rung::Breached
         };
-        let ticket = store.ticket(&group.key).await?;
+        let ticket = tickets.remove(&group.key);
         candidates.push(Candidate { group, rung, ticket });
     }
-    let listed: HashSet<GroupKey> = candidates.iter().map(|c| c.group.key.clone()).collect();
-    for mut ticket in store.tickets().await? {
-        if ticket.told.is_some() || ticket.state != TicketState::Open || listed.contains(&ticket.group) {
+    // What is left are the tickets of groups not due: the untold ones are new.
+    for mut ticket in tickets.into_values() {
+        if ticket.told.is_some() || ticket.state != TicketState::Open {
             continue;
         }
         let findings = store.group_findings(&ticket.group).await?;
@@ -285,9 +293,7 @@ where
 
 /// Who hears a rung for a team: see the module's table.
 fn recipient(rung: Rung, owner: &TeamId, team: Option<&Team>, config: &Config) -> String {
-    let channel = team
-        .and_then(|t| t.slack_channel.clone())
-        .unwrap_or_else(|| format!("#{owner}"));
+    let channel = team_channel(team, owner);
     let ladder = team.map(|t| t.escalation.as_slice()).unwrap_or_default();
     match rung {
         Rung::New | Rung::DueSoon => channel,
@@ -300,11 +306,7 @@ fn recipient(rung: Rung, owner: &TeamId, team: Option<&Team>, config: &Config) -
 }
 
 fn line(group: &RemediationGroup, ticket: Option<&Ticket>, now: DateTime<Utc>) -> String {
-    let ticket = ticket.and_then(|t| match (&t.key, &t.url) {
-        (Some(key), Some(url)) => Some(format!("<{url}|{key}>")),
-        (Some(key), None) => Some(key.clone()),
-        _ => None,
-    });
+    let ticket = ticket.and_then(Ticket::link);
     let when = if group.due_at > now {
         let hours = (group.due_at - now).num_hours();
         if hours < 24 {

@@ -36,11 +36,7 @@ where
     let router = Router::new(&org.ownership)
         .map_err(|e| StoreError::Corrupt(format!("stored ownership rules no longer compile: {e}")))?;
     let assets = AssetGraph::new(&org.assets);
-    let default_team = org
-        .ownership
-        .default_team
-        .clone()
-        .unwrap_or_else(|| config.triage.default_owner.clone());
+    let default_team = org.ownership.triage_team(&config.triage.default_owner);
     let cves: BTreeSet<String> = findings.iter().flat_map(policy::cves).collect();
     let intel = if cves.is_empty() {
         HashMap::new()
