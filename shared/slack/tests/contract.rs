@@ -643,49 +643,14 @@ async fn update_sends_channel_ts_and_blocks() {
     proxy.prism.assert_contract_kept();
 }
 
-/// An outbox ledger in memory: what `SlackOrOutbox` records after each post.
-#[derive(Clone, Default)]
-struct Ledger(Arc<Mutex<Vec<muster_core::ports::OutboxEntry>>>);
-
-impl muster_core::ports::OutboxStore for Ledger {
-    async fn append_outbox(
-        &self,
-        entry: &muster_core::ports::OutboxEntry,
-    ) -> Result<(u64, bool), muster_core::ports::StoreError> {
-        let mut entries = self.0.lock().unwrap();
-        if let Some(existing) = entries.iter().find(|e| e.dedupe_key == entry.dedupe_key) {
-            return Ok((existing.id, false));
-        }
-        let id = entries.len() as u64 + 1;
-        entries.push(muster_core::ports::OutboxEntry { id, ..entry.clone() });
-        Ok((id, true))
-    }
-
-    async fn outbox(&self) -> Result<Vec<muster_core::ports::OutboxEntry>, muster_core::ports::StoreError> {
-        Ok(self.0.lock().unwrap().clone())
-    }
-
-    async fn outbox_entry(
-        &self,
-        dedupe_key: &str,
-    ) -> Result<Option<muster_core::ports::OutboxEntry>, muster_core::ports::StoreError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|e| e.dedupe_key == dedupe_key)
-            .cloned())
-    }
-}
-
 #[tokio::test]
 async fn the_sink_turns_cards_and_digests_into_block_kit_and_posts_each_key_once() {
     let Some(proxy) = proxied() else { return };
-    let ledger = Ledger::default();
+    // The embedded store keeps the ledger of what was sent, as in `muster serve`.
+    let store = muster_local::SqliteStore::open_in_memory().unwrap();
     let sink = muster_slack::SlackOrOutbox {
         slack: Some(chat(&proxy.prism.api_url, TOKEN)),
-        store: ledger.clone(),
+        store: store.clone(),
     };
     // GIVEN an alert that carries its card, not blocks, as the notify stage sends it.
     let plain = alert_message("C0CARDS01");
@@ -739,6 +704,7 @@ async fn the_sink_turns_cards_and_digests_into_block_kit_and_posts_each_key_once
     let digest_blocks = seen[1].body["blocks"].as_array().unwrap();
     assert_eq!(digest_blocks[0]["type"], "header");
     assert!(seen[1].body["blocks"].to_string().contains("breached: 1"));
-    assert_eq!(ledger.0.lock().unwrap().len(), 2, "one ledger entry per key");
+    let ledger = muster_core::ports::OutboxStore::outbox(&store).await.unwrap();
+    assert_eq!(ledger.len(), 2, "one ledger entry per key: {ledger:?}");
     proxy.prism.assert_contract_kept();
 }
