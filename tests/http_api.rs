@@ -22,6 +22,7 @@ fn app(pipeline: &Arc<TestPipeline>, body_limit: usize) -> axum::Router {
             tracker_secrets: Default::default(),
             slack_signing_secret: None,
             read_token: None,
+            uploads: None,
         },
     )
 }
@@ -463,6 +464,7 @@ fn app_with_secret(pipeline: &Arc<TestPipeline>, name: &str, format: &str, secre
             tracker_secrets: Default::default(),
             slack_signing_secret: None,
             read_token: None,
+            uploads: None,
         },
     )
 }

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service as _};
 use lambda_runtime::{Context, LambdaEvent};
-use muster_aws::aws_config::{self, BehaviorVersion, Region, SdkConfig};
+use muster_aws::aws_config::SdkConfig;
 use muster_aws::lambda::{EnvError, deployment};
 use muster_aws::secrets::{Secrets, SecretsError};
 use muster_aws::{DynamoStore, QueueUrls};
@@ -29,18 +29,7 @@ const SLACK_SIGNING: &str = "slksec-5e5e5e5e5e5e";
 
 /// SDK settings for moto, as `aws_config::defaults` would load them in Lambda.
 async fn sdk(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "muster-tests",
-        ))
-        .load()
-        .await
+    moto::sdk_config(endpoint).await
 }
 
 async fn put_secure(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
@@ -222,6 +211,11 @@ struct Function {
     store: DynamoStore,
     sqs: aws_sdk_sqs::Client,
     urls: QueueUrls,
+    /// The environment and SDK settings, for the other functions of the same deployment.
+    env: Vec<(&'static str, String)>,
+    sdk: SdkConfig,
+    /// The upload bucket (`MUSTER_UPLOAD_BUCKET`).
+    bucket: String,
 }
 
 async fn function() -> Option<Function> {
@@ -234,7 +228,15 @@ async fn function() -> Option<Function> {
     put_secure(&ssm, &format!("{root}/slack/bot-token"), "xoxb-test").await;
     put_secure(&ssm, &format!("{root}/slack/signing-secret"), SLACK_SIGNING).await;
     let (table, urls) = table_and_queues(&endpoint).await?;
-    let env = vars(&[
+    let bucket = moto::unique_name("muster-uploads");
+    muster_aws::uploads::s3_client(&sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on moto: {e:?}"));
+    let env = vec![
+        ("MUSTER_UPLOAD_BUCKET", bucket.clone()),
         ("MUSTER_TABLE", table.clone()),
         ("MUSTER_TRIAGE_QUEUE_URL", urls.triage.clone()),
         ("MUSTER_TICKET_QUEUE_URL", urls.ticket.clone()),
@@ -248,14 +250,17 @@ async fn function() -> Option<Function> {
         ("MUSTER_TRACKER_SECRETS_PATH", format!("{root}/trackers")),
         ("MUSTER_SLACK_BOT_TOKEN_PARAM", format!("{root}/slack/bot-token")),
         ("MUSTER_SLACK_SIGNING_SECRET_PARAM", format!("{root}/slack/signing-secret")),
-    ]);
-    let deployed = deployment(&env, &sdk).await.expect("the deployment builds");
+    ];
+    let deployed = deployment(&vars(&env), &sdk).await.expect("the deployment builds");
     let router = muster_aws::http::router(deployed).expect("the router starts");
     Some(Function {
         service: Adapter::from(router),
         store: DynamoStore::new(moto::dynamo_client(&endpoint), table),
         sqs: moto::sqs_client(&endpoint),
         urls,
+        env,
+        sdk,
+        bucket,
     })
 }
 
@@ -454,4 +459,163 @@ async fn tracker_and_slack_routes_verify_with_their_ssm_secrets() {
     ];
     let (status, body, _) = invoke(&mut function, event("/slack/actions", &headers, form, false)).await;
     assert_eq!(status, 400, "signed, so past verification to parsing: {body}");
+}
+
+/// The S3 `ObjectCreated:Put` event the upload bucket sends the uploads function, for `key` (as
+/// S3 sends it: URL-encoded).
+fn s3_event(bucket: &str, key: &str, size: usize) -> aws_lambda_events::event::s3::S3Event {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/s3_object_created.json"))
+        .expect("fixture");
+    let mut event: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let s3 = &mut event["Records"][0]["s3"];
+    s3["bucket"]["name"] = json!(bucket);
+    s3["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
+    s3["object"]["key"] = json!(key.replace(':', "%3A"));
+    s3["object"]["size"] = json!(size);
+    serde_json::from_value(event).expect("an S3 event")
+}
+
+/// `POST /uploads` for `bytes` gzip bytes of source `source`, signed with `secret`.
+async fn ask_upload(function: &mut Function, source: &str, bytes: usize, secret: &str) -> (u16, Value) {
+    let request = json!({ "source": source, "bytes": bytes, "content_encoding": "gzip" }).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let headers = [
+        ("X-Muster-Timestamp", now.to_string()),
+        (
+            "X-Muster-Signature",
+            sign(&Secret::new(secret), now, request.as_bytes()),
+        ),
+        ("Content-Type", "application/json".into()),
+    ];
+    let (status, body, _) = invoke(function, event("/uploads", &headers, request.as_bytes(), false)).await;
+    (status, body)
+}
+
+/// PUTs `body` where an upload target says, with its headers.
+async fn put_upload(target: &Value, body: Vec<u8>) -> reqwest::StatusCode {
+    let mut put = reqwest::Client::new().put(target["url"].as_str().expect("url"));
+    for (name, value) in target["headers"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("header value"));
+    }
+    put.body(body).send().await.expect("moto answers the PUT").status()
+}
+
+async fn objects(s3: &muster_aws::aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("listing");
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event_and_deleted() {
+    use muster_aws::uploads::{UploadOutcome, handle_s3_event, s3_client};
+    let Some(mut function) = function().await else { return };
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(TWO_FINDINGS_SARIF.as_bytes()).expect("gzip");
+    let wire = gzip.finish().expect("gzip");
+
+    // Refusals first: unsigned, wrong secret, unknown source, too large, not the contract.
+    let (status, body) = ask_upload(&mut function, "ci", wire.len(), "not the secret").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    let (status, body) = ask_upload(&mut function, "nope", wire.len(), WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_source")),
+        "{body}"
+    );
+    let (status, body) = ask_upload(&mut function, "ci", 64 << 20, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{body}"
+    );
+    let (status, body, _) = invoke(&mut function, event("/uploads", &[], b"{\"source\":\"ci\"}", false)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_upload_request")),
+        "{body}"
+    );
+
+    // WHEN the client asks for an upload, signed like a report, and PUTs the gzip report there
+    let (status, target) = ask_upload(&mut function, "ci", wire.len(), WEBHOOK_SECRET).await;
+    assert_eq!(status, 201, "{target}");
+    let key = target["key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("uploads/ci/") && key.ends_with(".gz"), "{key}");
+    assert_eq!(target["method"], "PUT", "{target}");
+    assert_eq!(target["headers"]["content-encoding"], "gzip", "{target}");
+    assert!(!target.to_string().contains(WEBHOOK_SECRET));
+    assert!(put_upload(&target, wire.clone()).await.is_success());
+    let s3 = s3_client(&function.sdk);
+    assert_eq!(objects(&s3, &function.bucket).await, std::slice::from_ref(&key));
+    assert!(
+        function
+            .store
+            .list_findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // AND S3 reports the object to the uploads function
+    let uploads = deployment(&vars(&function.env), &function.sdk)
+        .await
+        .expect("deployment");
+    let config = std::sync::Arc::clone(&uploads.pipeline.config);
+    let event = s3_event(&function.bucket, &key, wire.len());
+    let outcomes = handle_s3_event(&uploads.pipeline, &config, &s3, event.clone())
+        .await
+        .expect("ingested");
+
+    // THEN the report is ingested like a webhook's, triage is queued and the object is gone
+    let [UploadOutcome::Ingested(summary)] = outcomes.as_slice() else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!((summary.received, summary.new), (2, 2), "{summary:?}");
+    let findings = function.store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(findings.len(), 2);
+    assert!(queued(&function.sqs, &function.urls.triage).await > 0, "triage queued");
+    assert!(objects(&s3, &function.bucket).await.is_empty(), "the upload is deleted");
+
+    // AND a repeated delivery of the same event (S3 delivers at least once) does nothing
+    let again = handle_s3_event(&uploads.pipeline, &config, &s3, event)
+        .await
+        .expect("repeat");
+    assert_eq!(again, [UploadOutcome::AlreadyIngested]);
+
+    // AND an upload that is not a report is rejected without a retry, stores nothing and is
+    // left for the lifecycle rule
+    let (_, target) = ask_upload(&mut function, "ci", 20, WEBHOOK_SECRET).await;
+    let junk_key = target["key"].as_str().expect("key").to_owned();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(b"<html>not a report</html>").expect("gzip");
+    assert!(put_upload(&target, gzip.finish().unwrap()).await.is_success());
+    let outcomes = handle_s3_event(
+        &uploads.pipeline,
+        &config,
+        &s3,
+        s3_event(&function.bucket, &junk_key, 20),
+    )
+    .await
+    .expect("a bad report is not a retryable failure");
+    assert!(
+        matches!(outcomes.as_slice(), [UploadOutcome::Rejected(why)] if why.contains("does not parse")),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        function
+            .store
+            .list_findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(objects(&s3, &function.bucket).await, [junk_key]);
 }

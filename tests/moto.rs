@@ -99,6 +99,16 @@ fn credentials() -> Credentials {
     Credentials::new("testing", "testing", None, None, "muster-tests")
 }
 
+/// SDK settings for moto, as `aws_config::defaults` would load them in Lambda.
+pub async fn sdk_config(endpoint: &str) -> muster_aws::aws_config::SdkConfig {
+    muster_aws::aws_config::defaults(muster_aws::aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .load()
+        .await
+}
+
 /// A DynamoDB client for moto: endpoint, us-east-1, dummy static credentials.
 pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()

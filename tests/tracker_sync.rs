@@ -65,6 +65,7 @@ fn app(pipeline: &Arc<TestPipeline>) -> axum::Router {
             .collect(),
             slack_signing_secret: Some(Secret::new(SLACK_SECRET)),
             read_token: None,
+            uploads: None,
         },
     )
 }

@@ -166,6 +166,11 @@ struct PushArgs {
     /// GitHub event name, for payloads of `github` sources (sent as X-GitHub-Event).
     #[arg(long)]
     event: Option<String>,
+    /// Gzip bodies larger than this many bytes go through the server's presigned uploads
+    /// (POST /uploads), where it has them: AWS takes ~4.4 MB per request. A server without
+    /// uploads takes the report directly.
+    #[arg(long, value_name = "BYTES", default_value_t = push::DEFAULT_UPLOAD_ABOVE)]
+    upload_above: usize,
     /// Report files or glob patterns (`reports/*.json`).
     #[arg(required = true)]
     files: Vec<String>,
@@ -579,12 +584,13 @@ async fn rescore(pipeline: &EmbeddedPipeline, what: &str, summary: &ImportSummar
 }
 
 async fn push(args: &PushArgs, json: bool) -> anyhow::Result<()> {
-    let target = push::PushTarget::new(
+    let mut target = push::PushTarget::new(
         &args.url,
         &args.source,
         args.secret_env.as_deref(),
         args.event.as_deref(),
     )?;
+    target.upload_above = args.upload_above;
     let client = push::client()?;
     for path in &expand_files(&args.files)? {
         let summary = push::push_file(&client, &target, path).await?;

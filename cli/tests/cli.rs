@@ -359,6 +359,10 @@ fn push_sends_a_signed_gzipped_report_and_reports_refusals() {
                 "ci",
                 "--secret-env",
                 "PUSH_SECRET",
+                // Above the threshold: `muster serve` has no uploads (404 uploads_disabled),
+                // so push posts the report directly.
+                "--upload-above",
+                "1",
             ])
             .arg(&report)
             .env("PUSH_SECRET", secret)
@@ -786,4 +790,80 @@ fn a_refusing_tracker_leaves_dead_letters_and_one_alert_and_retry_runs_them_agai
         tickets.as_array().unwrap().iter().all(|t| t["state"] == "open"),
         "{tickets}"
     );
+}
+
+/// A report above `--upload-above` goes through the server's presigned uploads: `POST /uploads`
+/// (signed), then a PUT to S3 (moto), and the object is ingested when S3 reports it.
+#[test]
+fn push_sends_a_large_report_through_a_presigned_upload() {
+    use muster_aws::uploads::{S3Uploads, UploadOutcome, ingest_object, s3_client};
+    use muster_core::ports::{FindingFilter, FindingStore as _};
+    use muster_tests::moto;
+    use std::sync::Arc;
+
+    let Some(report) = sample("sarif/codeql_codeQL-output.sarif") else {
+        return;
+    };
+    let Some(endpoint) = moto::moto_endpoint() else { return };
+    let work = Workdir::new("push-upload");
+    let path = work.path("large.sarif");
+    std::fs::write(&path, &report).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = Arc::new(
+        muster_core::Config::from_toml("[[sources]]\nname = \"ci\"\nsecret_env = \"UNUSED\"\n", "test.toml").unwrap(),
+    );
+    let bucket = moto::unique_name("muster-push");
+    let (s3, pipeline, addr) = runtime.block_on(async {
+        let s3 = s3_client(&moto::sdk_config(&endpoint).await);
+        s3.create_bucket().bucket(&bucket).send().await.expect("bucket on moto");
+        let pipeline = Arc::new(muster_tests::pipeline_at("2026-11-27T10:00:00Z"));
+        let http = muster_http::HttpConfig {
+            config: Arc::clone(&config),
+            body_limit: muster_http::DEFAULT_BODY_LIMIT,
+            secrets: [("ci".to_owned(), muster_http::Secret::new("s3cret"))]
+                .into_iter()
+                .collect(),
+            tracker_secrets: Default::default(),
+            slack_signing_secret: None,
+            read_token: None,
+            uploads: None,
+        }
+        .with_uploads(Arc::new(S3Uploads::new(s3.clone(), bucket.as_str())));
+        let app = muster_http::router(Arc::clone(&pipeline), http);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (s3, pipeline, addr)
+    });
+
+    let output = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["push", "--json", "--url", &format!("http://{addr}"), "--source", "ci"])
+        .args(["--secret-env", "PUSH_SECRET", "--upload-above", "1000"])
+        .arg(&path)
+        .env("PUSH_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "uploaded", "{summary}");
+    let key = summary["key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("uploads/ci/") && key.ends_with(".gz"), "{key}");
+
+    runtime.block_on(async {
+        // Nothing is ingested until storage reports the object; then all of it is.
+        let store = &pipeline.store;
+        assert!(store.list_findings(&FindingFilter::default()).await.unwrap().is_empty());
+        let outcome = ingest_object(&*pipeline, &config, &s3, &bucket, &key)
+            .await
+            .expect("ingested");
+        let (results, _) = sarif_result_counts(&report);
+        let UploadOutcome::Ingested(summary) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(summary.received as usize, results, "{summary:?}");
+        let stored = store.list_findings(&FindingFilter::default()).await.unwrap();
+        assert_eq!(stored.len() as u64, summary.new);
+        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+        assert!(listed.contents().is_empty(), "the upload is deleted after ingest");
+    });
 }

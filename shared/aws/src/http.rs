@@ -22,7 +22,12 @@ pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// The router one HTTP function serves: the request secrets resolved once (environment first,
 /// then SSM), validated as `muster serve` validates them.
 pub fn router(deployment: Deployment) -> Result<axum::Router, EnvError> {
-    let Deployment { pipeline, secrets } = deployment;
+    let Deployment {
+        pipeline,
+        secrets,
+        sdk,
+        upload_bucket,
+    } = deployment;
     let config = Arc::clone(&pipeline.config);
     let body_limit = config.http.body_limit_bytes();
     let http = HttpConfig::with_secrets(config, body_limit, |slot, variable| {
@@ -51,6 +56,17 @@ pub fn router(deployment: Deployment) -> Result<axum::Router, EnvError> {
         };
         EnvError::MissingSecret(format!("{missing}, {elsewhere}"))
     })?;
+    // Only the ingest function links S3 (feature `uploads`) and names the bucket.
+    #[cfg(feature = "uploads")]
+    let http = match upload_bucket {
+        Some(bucket) => http.with_uploads(Arc::new(crate::uploads::S3Uploads::new(
+            crate::uploads::s3_client(&sdk),
+            bucket,
+        ))),
+        None => http,
+    };
+    #[cfg(not(feature = "uploads"))]
+    let _ = (sdk, upload_bucket);
     Ok(muster_http::router(Arc::new(pipeline), http))
 }
 

@@ -34,6 +34,8 @@ pub const ENV_TABLE: &str = "MUSTER_TABLE";
 pub const ENV_TRIAGE_QUEUE_URL: &str = "MUSTER_TRIAGE_QUEUE_URL";
 pub const ENV_TICKET_QUEUE_URL: &str = "MUSTER_TICKET_QUEUE_URL";
 pub const ENV_NOTIFY_QUEUE_URL: &str = "MUSTER_NOTIFY_QUEUE_URL";
+/// The bucket `POST /uploads` hands out PUTs for (the template's `UploadBucket`).
+pub const ENV_UPLOAD_BUCKET: &str = "MUSTER_UPLOAD_BUCKET";
 /// The whole `muster.toml` as text (a SAM parameter): trackers, Slack, sweep, notify… The
 /// variables below override single settings in it.
 pub const ENV_CONFIG_TOML: &str = "MUSTER_CONFIG_TOML";
@@ -173,6 +175,10 @@ pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
 pub struct Deployment {
     pub pipeline: AwsPipeline,
     pub secrets: Secrets,
+    /// The SDK settings the clients were built with, for the functions' other clients (S3).
+    pub sdk: SdkConfig,
+    /// Where large reports are uploaded (`MUSTER_UPLOAD_BUCKET`); `None` disables uploads.
+    pub upload_bucket: Option<String>,
 }
 
 /// [`pipeline_from_env`] keeping the secrets: the process environment and the SDK's defaults.
@@ -233,7 +239,12 @@ pub async fn deployment(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) 
         clock: SystemClock,
         config: Arc::new(config),
     };
-    Ok(Deployment { pipeline, secrets })
+    Ok(Deployment {
+        pipeline,
+        secrets,
+        sdk: sdk.clone(),
+        upload_bucket: env(ENV_UPLOAD_BUCKET)?,
+    })
 }
 
 /// Runs each record of an SQS batch through `pipeline.handle`, one by one, and reports the

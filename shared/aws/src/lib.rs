@@ -13,6 +13,8 @@ pub mod http;
 pub mod lambda;
 pub mod secrets;
 mod sqs;
+#[cfg(feature = "uploads")]
+pub mod uploads;
 
 pub use dynamo::{
     DEFAULT_RETENTION_DAYS, DynamoStore, GROUP_INDEX, OPEN_INDEX, OWNER_INDEX, RequestCounts, TTL_ATTRIBUTE,
@@ -23,5 +25,7 @@ pub use sqs::{QueueUrls, SqsQueue};
 /// Re-exported so callers configure clients with the exact SDK versions this crate was built with.
 pub use aws_config;
 pub use aws_sdk_dynamodb;
+#[cfg(feature = "uploads")]
+pub use aws_sdk_s3;
 pub use aws_sdk_sqs;
 pub use aws_sdk_ssm;

@@ -5,10 +5,10 @@
 //! store, because a report is parsed whole before anything is written.
 
 pub mod signature;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Read as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -30,6 +30,7 @@ use muster_core::services::tracker_sync::{self, TrackerEvent, TrackerOutcome};
 use muster_core::{Config, Format, IngestRequest, IngestSummary, PipelineError, SourceName};
 use serde_json::json;
 pub use signature::Secret;
+use uploads::{InflateError, UploadRequest, Uploads};
 
 /// Largest request body accepted by default (32 MiB); larger reports go through uploads.
 pub const DEFAULT_BODY_LIMIT: usize = muster_core::config::DEFAULT_BODY_LIMIT_MIB as usize * 1024 * 1024;
@@ -125,6 +126,9 @@ pub struct HttpConfig {
     pub slack_signing_secret: Option<Secret>,
     /// Bearer token of the read endpoints (`GET /gate`); without it they answer 404.
     pub read_token: Option<Secret>,
+    /// Presigned uploads for reports too large for a request; without them `POST /uploads`
+    /// answers 404 and clients post reports directly.
+    pub uploads: Option<Arc<dyn Uploads>>,
 }
 
 /// A source names a secret variable that is not set: refuse to start rather than accept
@@ -220,7 +224,14 @@ impl HttpConfig {
             tracker_secrets,
             slack_signing_secret,
             read_token,
+            uploads: None,
         })
+    }
+
+    /// Serves `POST /uploads` through `uploads`.
+    pub fn with_uploads(mut self, uploads: Arc<dyn Uploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
     }
 }
 
@@ -246,6 +257,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/openapi.json"),
     ("POST", "/webhooks/{source}"),
+    ("POST", "/uploads"),
     ("POST", "/trackers/{tracker}"),
     ("POST", "/slack/actions"),
     ("GET", "/gate"),
@@ -258,6 +270,7 @@ pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook::<I>))
+        .route("/uploads", post(upload::<I>))
         .route("/trackers/{tracker}", post(tracker_webhook::<I>))
         .route("/slack/actions", post(slack_action::<I>))
         .route("/gate", get(gate::<I>))
@@ -338,40 +351,12 @@ async fn webhook<I: Ingestor>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IngestSummary>), ApiError> {
-    let source_config = state.http.config.source(&source).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_source",
-            format!("no source named {source:?} is configured; add [[sources]] name = {source:?} to muster.toml"),
-        )
-    })?;
+    let source_config = configured_source(&state.http, &source)?;
     check_content_type(&headers)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body is larger than {} bytes", state.http.body_limit),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
-        }
-    })?;
+    let body = readable_body(body, state.http.body_limit)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let format = source_config.format();
-    if let Some(secret) = state.http.secrets.get(source_config.name.as_str()) {
-        let verified = match format {
-            Some(Format::Github) => signature::verify_github(secret, header(signature::GITHUB_SIGNATURE_HEADER), &body),
-            _ => signature::verify(
-                secret,
-                header(signature::SIGNATURE_HEADER),
-                header(signature::TIMESTAMP_HEADER),
-                &body,
-                chrono::Utc::now().timestamp(),
-            ),
-        };
-        verified.map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    }
+    verify_source(&state.http, source_config, &headers, &body)?;
     let bytes = decode_body(&headers, body, state.http.body_limit)?;
     let name: SourceName = source_config.name.clone();
     let summary = state
@@ -384,6 +369,108 @@ async fn webhook<I: Ingestor>(
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
+fn configured_source<'a>(
+    http: &'a HttpConfig,
+    source: &str,
+) -> Result<&'a muster_core::config::SourceConfig, ApiError> {
+    http.config.source(source).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named {source:?} is configured; add [[sources]] name = {source:?} to muster.toml"),
+        )
+    })
+}
+
+fn readable_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {limit} bytes"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+        }
+    })
+}
+
+/// Checks a request to a source against the source's secret, in the scheme its format uses
+/// (GitHub's for `github` sources, muster's timestamped HMAC otherwise). A source without a
+/// secret takes unsigned requests.
+fn verify_source(
+    http: &HttpConfig,
+    source: &muster_core::config::SourceConfig,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let Some(secret) = http.secrets.get(source.name.as_str()) else {
+        return Ok(());
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let verified = match source.format() {
+        Some(Format::Github) => signature::verify_github(secret, header(signature::GITHUB_SIGNATURE_HEADER), body),
+        _ => signature::verify(
+            secret,
+            header(signature::SIGNATURE_HEADER),
+            header(signature::TIMESTAMP_HEADER),
+            body,
+            chrono::Utc::now().timestamp(),
+        ),
+    };
+    verified.map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))
+}
+
+/// `POST /uploads`: a presigned PUT for a report too large for `POST /webhooks/{source}`. The
+/// request is signed with the source's secret like the report itself would be; the object is
+/// ingested as that source's report once it is stored.
+async fn upload<I: Ingestor>(
+    State(state): State<AppState<I>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<uploads::UploadTarget>), ApiError> {
+    let uploads = state.http.uploads.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "uploads_disabled",
+            "this server takes reports of any accepted size directly: POST /webhooks/{source}",
+        )
+    })?;
+    let body = readable_body(body, state.http.body_limit)?;
+    let request: UploadRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_upload_request",
+            format!("the body must be {{\"source\", \"bytes\", \"content_encoding\"?}}: {e}"),
+        )
+    })?;
+    let source = configured_source(&state.http, &request.source)?;
+    verify_source(&state.http, source, &headers, &body)?;
+    let limit = state.http.body_limit as u64;
+    if request.bytes > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the report is {} bytes, more than this server's limit of {limit} (http.body_limit_mib)",
+                request.bytes
+            ),
+        ));
+    }
+    let key = uploads::object_key(&source.name, request.content_encoding, Utc::now(), rand::random());
+    let target = uploads.presign(&key, request.content_encoding).await.map_err(|error| {
+        tracing::error!(%error, "presign failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "cannot hand out an upload now; ask again",
+        )
+    })?;
+    tracing::info!(source = %source.name, key = %target.key, bytes = request.bytes, "upload presigned");
+    Ok((StatusCode::CREATED, Json(target)))
 }
 
 /// `POST /trackers/github` (issues events, `X-Hub-Signature-256`) and `POST /trackers/jira`
@@ -597,25 +684,19 @@ fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, 
         .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase());
     match encoding.as_deref() {
         None | Some("") | Some("identity") => Ok(body),
-        Some("gzip") | Some("x-gzip") => {
-            let mut decoded = Vec::new();
-            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
-            reader.read_to_end(&mut decoded).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_encoding",
-                    format!("the gzip body cannot be decoded: {e}"),
-                )
-            })?;
-            if decoded.len() > limit {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the body inflates to more than {limit} bytes"),
-                ));
-            }
-            Ok(Bytes::from(decoded))
-        }
+        Some("gzip") | Some("x-gzip") => match uploads::inflate(&body, limit) {
+            Ok(decoded) => Ok(Bytes::from(decoded)),
+            Err(error @ InflateError::Corrupt(_)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_encoding",
+                error.to_string(),
+            )),
+            Err(error @ InflateError::TooLarge(_)) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                error.to_string(),
+            )),
+        },
         Some(other) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_encoding",
