@@ -285,6 +285,7 @@ where
                         error = %error,
                         "stage failed; reported as failed"
                     );
+                    muster_core::metric!(stage = message.kind(), stage_failures = 1_u64);
                     false
                 }
             },
@@ -330,6 +331,7 @@ fn parse_record(message_id: &str, body: Option<&str>) -> Option<Message> {
                 error = %error,
                 "record body is not a muster message; reported as failed (DLQ after max receives)"
             );
+            muster_core::metric!(stage = "unparsed", stage_failures = 1_u64);
             None
         }
     }

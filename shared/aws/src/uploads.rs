@@ -174,6 +174,7 @@ pub async fn ingest_object<I: Ingestor>(
     };
     let reject = |reason: String| {
         tracing::error!(%bucket, %key, %reason, "upload rejected; left for the bucket's lifecycle rule");
+        muster_core::metric!(uploads_rejected = 1_u64);
         Ok(UploadOutcome::Rejected(reason))
     };
     let Some((source, key_encoding)) = parse_object_key(key) else {

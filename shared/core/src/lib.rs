@@ -10,6 +10,7 @@ pub mod formats;
 pub mod import;
 pub mod intel;
 pub mod messages;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod ownership;

@@ -5,15 +5,21 @@
 //! aws-lc-rs explicitly so that never happens. It must never print secrets: log filters default
 //! to muster's own crates at `info`.
 
+pub mod emf;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Where logs go and in what shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogStyle {
-    /// JSON lines on stdout, for CloudWatch (chosen automatically inside Lambda).
+    /// JSON lines on stdout, for CloudWatch (chosen automatically inside Lambda); metric events
+    /// become Embedded Metric Format lines ([`emf`]).
     Json,
     /// Human-readable lines on stderr, so command output on stdout stays clean.
     Human,
@@ -37,21 +43,30 @@ impl LogStyle {
 pub fn init(style: LogStyle, default_filter: &str) {
     install_crypto_provider();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let result = match style {
-        LogStyle::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(false)
-            .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stdout())))
-            .try_init(),
-        LogStyle::Human => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stderr())))
-            .try_init(),
-    };
     // A second init (tests, or a binary that calls it twice) keeps the first subscriber.
-    drop(result);
+    match style {
+        LogStyle::Json => {
+            let is_metric = |m: &tracing::Metadata<'_>| m.target() == emf::METRICS_TARGET;
+            // Metric events go out as EMF only (not twice), whatever RUST_LOG says.
+            let logs = tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stdout())))
+                .with_filter(filter)
+                .with_filter(tracing_subscriber::filter::filter_fn(move |m| !is_metric(m)));
+            let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "muster".to_owned());
+            let metrics = emf::EmfLayer::new(BoxMakeWriter::new(|| NeverFails(std::io::stdout())), function)
+                .with_filter(tracing_subscriber::filter::filter_fn(is_metric));
+            let _ = tracing_subscriber::registry().with(logs).with(metrics).try_init();
+        }
+        LogStyle::Human => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(BoxMakeWriter::new(|| NeverFails(std::io::stderr())))
+                .try_init();
+        }
+    }
 }
 
 /// A log destination whose failures are swallowed: a closed or full stderr (a supervisor that

@@ -57,6 +57,7 @@ where
         .await?;
         posted += 1;
     }
+    crate::metric!(kind = "digest", messages_sent = posted as u64);
     Ok(posted)
 }
 

@@ -116,6 +116,12 @@ where
         scope_run.apply(store, queue, scan.detections, &mut summary).await?;
     }
     tracing::info!(?summary, "report ingested");
+    crate::metric!(
+        findings_received = summary.received,
+        findings_new = summary.new,
+        findings_updated = summary.updated,
+        findings_resolved = summary.resolved,
+    );
     Ok(summary)
 }
 

@@ -95,6 +95,7 @@ where
         digest: None,
     })
     .await?;
+    crate::metric!(kind = "alert", messages_sent = 1_u64);
     Ok(())
 }
 

@@ -78,6 +78,7 @@ where
     S: FindingStore + TicketStore + ContextStore,
     N: ChatSink,
 {
+    let started = std::time::Instant::now();
     let settings = &config.sweep;
     let interval = Duration::hours(i64::from(settings.nag_interval_hours));
     let context = store.org_context().await?;
@@ -167,6 +168,13 @@ where
             }
         }
     }
+    crate::metric!(
+        kind = "sweep",
+        messages_sent = report.messages as u64,
+        groups_due_soon = report.due_soon as u64,
+        groups_breached = (report.breached + report.long_breached) as u64,
+        sweep_duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
     Ok(report)
 }
 

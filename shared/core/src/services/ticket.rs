@@ -405,6 +405,13 @@ where
             at: now,
         }])
         .await?;
+    let tracker = ticket.tracker.as_str();
+    match event {
+        TicketEvent::Opened => crate::metric!(tracker, groups_ticketed = 1_u64),
+        TicketEvent::Closed => crate::metric!(tracker, groups_closed = 1_u64),
+        TicketEvent::Reopened => crate::metric!(tracker, groups_reopened = 1_u64),
+        _ => {}
+    }
     Ok(())
 }
 
