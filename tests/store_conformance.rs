@@ -510,6 +510,43 @@ mod dynamodb_specific {
         }
     }
 
+    /// The sweep's hourly review of expired acceptances lists risk-accepted findings; it must
+    /// read those, not the whole open backlog (they live in their own partitions of
+    /// `open-by-due`), while the due-date range still finds them.
+    #[tokio::test]
+    async fn listing_risk_accepted_findings_reads_only_them() {
+        let Some(store) = dynamo_store().await else { return };
+        let mut all: Vec<Finding> = (0..240u8)
+            .map(|n| finding(n, Severity::High, Some(Tier::P3), Status::Open))
+            .collect();
+        let accepted: Vec<Finding> = (240..243u8)
+            .map(|n| finding(n, Severity::High, Some(Tier::P3), Status::RiskAccepted))
+            .collect();
+        all.extend(accepted.iter().cloned());
+        store.save_findings(&all).await.unwrap();
+
+        let before = store.request_counts();
+        let filter = FindingFilter {
+            status: Some(Status::RiskAccepted),
+            ..FindingFilter::default()
+        };
+        let listed = store.list_findings(&filter).await.unwrap();
+        let read = store.request_counts().items_read - before.items_read;
+
+        let mut want: Vec<Fingerprint> = accepted.iter().map(Finding::fingerprint).collect();
+        let mut got: Vec<Fingerprint> = listed.iter().map(Finding::fingerprint).collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(read, 3, "items read to list 3 accepted among 243 open findings");
+        let open = FindingFilter {
+            open_only: true,
+            ..FindingFilter::default()
+        };
+        assert_eq!(store.list_findings(&open).await.unwrap().len(), 243);
+        assert_eq!(store.due_by(at("2026-12-02T00:00:00Z")).await.unwrap().len(), 243);
+    }
+
     #[tokio::test]
     async fn rerecording_an_unchanged_20k_run_is_one_write() {
         let Some(store) = dynamo_store().await else { return };

@@ -23,7 +23,9 @@
 //!
 //! - `open-by-due` (sparse): open **and triaged** findings carry `open_pk = OPEN#<shard>` and
 //!   `open_sk = <due_at>#<fp>`, so the sweep reads "due before T" as a key range per shard; 8
-//!   shards (by the fingerprint's first byte) spread the writes. Open findings that triage has
+//!   shards (by the fingerprint's first byte) spread the writes. Risk-accepted findings (still
+//!   open) carry `ACCEPTED#<shard>` instead, so the hourly review of expired acceptances reads
+//!   the accepted findings only, not the whole open backlog. Open findings that triage has
 //!   not reached yet carry `open_pk = UNTRIAGED#<shard>`, `open_sk = <fp>`: they never appear in
 //!   the due-date partitions, yet `open_only` listings stay exact without a Scan. Closed
 //!   findings carry neither attribute and drop out of the index when they are rewritten.
@@ -52,7 +54,7 @@ use aws_sdk_dynamodb::types::{
 };
 use muster_core::assets::Asset;
 use muster_core::intel::{EpssScore, KevEntry};
-use muster_core::model::{AssetKey, Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Ticket};
+use muster_core::model::{AssetKey, Finding, Fingerprint, GroupKey, ScanRun, ScopeKey, Status, Ticket};
 use muster_core::ownership::{Matcher, Ownership, OwnershipRule};
 use muster_core::ports::{
     ContextStore, CveIntel, DeadLetter, DeadLetterStore, FindingFilter, FindingStore, IntelStore, OrgContext,
@@ -95,6 +97,8 @@ const WRITE_CONCURRENCY: usize = 4;
 pub struct RequestCounts {
     /// GetItem, BatchGetItem, Query and Scan calls (each page counts).
     pub reads: u64,
+    /// Items those reads returned: what on-demand read units are billed by (with item size).
+    pub items_read: u64,
     /// PutItem, UpdateItem, DeleteItem and BatchWriteItem calls (each retry counts).
     pub writes: u64,
 }
@@ -102,6 +106,7 @@ pub struct RequestCounts {
 #[derive(Debug, Default)]
 struct Counters {
     reads: AtomicU64,
+    items_read: AtomicU64,
     writes: AtomicU64,
 }
 
@@ -111,6 +116,9 @@ impl Counters {
     }
     fn write(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    fn items(&self, count: usize) {
+        self.items_read.fetch_add(count as u64, Ordering::Relaxed);
     }
 }
 
@@ -216,7 +224,12 @@ fn finding_item(finding: &Finding, retention: Option<chrono::Duration>) -> Resul
         Some(triage) => {
             let due = time_text(triage.due_at);
             if finding.status.is_open() {
-                item.insert("open_pk".into(), s(format!("OPEN#{shard}")));
+                let partition = if finding.status == Status::RiskAccepted {
+                    "ACCEPTED"
+                } else {
+                    "OPEN"
+                };
+                item.insert("open_pk".into(), s(format!("{partition}#{shard}")));
                 item.insert("open_sk".into(), s(format!("{due}#{hex}")));
             }
             item.insert("owner".into(), s(triage.owner.to_string()));
@@ -350,6 +363,7 @@ impl DynamoStore {
     pub fn request_counts(&self) -> RequestCounts {
         RequestCounts {
             reads: self.counters.reads.load(Ordering::Relaxed),
+            items_read: self.counters.items_read.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
         }
     }
@@ -437,6 +451,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| AwsError::dynamo("GetItem", &self.table, e))?;
+        self.counters.items(usize::from(output.item.is_some()));
         Ok(output.item)
     }
 
@@ -539,6 +554,7 @@ impl DynamoStore {
         loop {
             self.counters.read();
             let (page, last) = fetch(start.take()).await?;
+            self.counters.items(page.len());
             items.extend(page);
             match last {
                 Some(last) if !last.is_empty() => start = Some(last),
@@ -627,7 +643,9 @@ impl DynamoStore {
                     .await
                     .map_err(|e| AwsError::dynamo("BatchGetItem", &self.table, e))?;
                 if let Some(mut responses) = output.responses {
-                    items.extend(responses.remove(&*self.table).unwrap_or_default());
+                    let page = responses.remove(&*self.table).unwrap_or_default();
+                    self.counters.items(page.len());
+                    items.extend(page);
                 }
                 pending = output
                     .unprocessed_keys
@@ -717,9 +735,15 @@ impl FindingStore for DynamoStore {
         let items = if let Some(owner) = &filter.owner {
             self.query_index(OWNER_INDEX, "owner", owner.as_str()).await?
         } else if filter.open_only || filter.status.is_some_and(|s| s.is_open()) {
+            // Only the partitions the asked-for status can be in.
+            let prefixes: &[&str] = match filter.status {
+                Some(Status::RiskAccepted) => &["ACCEPTED", "UNTRIAGED"],
+                Some(_) => &["OPEN", "UNTRIAGED"],
+                None => &["OPEN", "ACCEPTED", "UNTRIAGED"],
+            };
             let mut items = Vec::new();
             for shard in 0..OPEN_SHARDS {
-                for prefix in ["OPEN", "UNTRIAGED"] {
+                for prefix in prefixes {
                     items.extend(
                         self.query_index(OPEN_INDEX, "open_pk", &format!("{prefix}#{shard}"))
                             .await?,
@@ -750,16 +774,18 @@ impl FindingStore for DynamoStore {
         let upper = format!("{}#~", time_text(deadline));
         let mut findings = Vec::new();
         for shard in 0..OPEN_SHARDS {
-            let request = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .index_name(OPEN_INDEX)
-                .key_condition_expression("open_pk = :pk AND open_sk <= :upper")
-                .expression_attribute_values(":pk", s(format!("OPEN#{shard}")))
-                .expression_attribute_values(":upper", s(&upper));
-            for item in self.query_pages(request).await? {
-                findings.push(decode_body::<Finding>(&item)?);
+            for partition in ["OPEN", "ACCEPTED"] {
+                let request = self
+                    .client
+                    .query()
+                    .table_name(&*self.table)
+                    .index_name(OPEN_INDEX)
+                    .key_condition_expression("open_pk = :pk AND open_sk <= :upper")
+                    .expression_attribute_values(":pk", s(format!("{partition}#{shard}")))
+                    .expression_attribute_values(":upper", s(&upper));
+                for item in self.query_pages(request).await? {
+                    findings.push(decode_body::<Finding>(&item)?);
+                }
             }
         }
         findings.sort_by_key(|f| (f.triage.as_ref().map(|t| t.due_at), f.fingerprint()));
