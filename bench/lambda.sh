@@ -52,7 +52,7 @@ GZIP40_RESULTS=${GZIP40_RESULTS:-80000}
 mkdir -p "$WORK"
 
 # FUNCTIONS="sweep feeds" limits the init runs to those functions.
-read -r -a FUNCTIONS <<<"${FUNCTIONS:-ingest triage ticket notify sweep feeds tracker-events slack-actions}"
+read -r -a FUNCTIONS <<<"${FUNCTIONS:-ingest triage ticket notify sweep feeds tracker-events slack-actions uploads}"
 
 # --- 1. build and sizes -------------------------------------------------------------------------
 if [[ -z ${SKIP_BUILD:-} ]]; then
@@ -133,6 +133,14 @@ cat >"$WORK/sqs_bad.json" <<'JSON'
  "eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:123456789012:muster-bench","awsRegion":"us-east-1"}]}
 JSON
 echo '{"job":"sweep"}' >"$WORK/sweep.json"
+# S3 event for an object outside uploads/: the uploads function must answer without reading it.
+python3 - "$ROOT/tests/fixtures/s3_object_created.json" "$WORK/s3_other.json" <<'PY'
+import json, sys
+event = json.load(open(sys.argv[1]))
+event["Records"][0]["s3"]["bucket"]["name"] = "muster-bench"
+event["Records"][0]["s3"]["object"]["key"] = "other/not-an-upload.json"
+json.dump(event, open(sys.argv[2], "w"))
+PY
 
 # API Gateway HTTP API v2 events, shaped like tests/fixtures/apigw_http_v2_webhook.json.
 # apigw_event OUT METHOD PATH [BODY_FILE plain|gzip]
@@ -173,6 +181,7 @@ for f in "${FUNCTIONS[@]}"; do
     triage | ticket | notify) args=(--event "$WORK/sqs_bad.json" --expect batch-failure=bench-bad-1) ;;
     ingest | tracker-events | slack-actions) args=(--event "$WORK/healthz.json" --expect http=200) ;;
     sweep) args=(--event "$WORK/sweep.json" --expect response) ;;
+    uploads) args=(--event "$WORK/s3_other.json" --expect response) ;;
     feeds) args=(--init-only --expect none) ;;
   esac
   if ! AWS_LAMBDA_FUNCTION_NAME=muster-$f harness --binary "$BIN_DIR/muster-$f" --runs "$INIT_RUNS" "${args[@]}" \
