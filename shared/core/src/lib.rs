@@ -19,6 +19,7 @@ pub mod ports;
 pub mod retry;
 pub mod services;
 pub mod ssvc;
+pub mod strict_json;
 
 pub use config::Config;
 pub use formats::{Format, ParseContext, ParseError, Report, parse_report};

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -347,11 +346,11 @@ async fn method_not_allowed() -> ApiError {
 
 async fn webhook<I: Ingestor>(
     State(state): State<AppState<I>>,
-    Path(source): Path<String>,
+    source: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IngestSummary>), ApiError> {
-    let source_config = configured_source(&state.http, &source)?;
+    let source_config = configured_source(&state.http, &path_segment(source)?)?;
     check_content_type(&headers)?;
     let body = readable_body(body, state.http.body_limit)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -382,6 +381,13 @@ fn configured_source<'a>(
             format!("no source named {source:?} is configured; add [[sources]] name = {source:?} to muster.toml"),
         )
     })
+}
+
+/// The `{source}` or `{tracker}` of a path, or a JSON 400 when it is not UTF-8 once
+/// percent-decoded (axum's own rejection is plain text).
+fn path_segment(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(segment)| segment)
+        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", rejection.body_text()))
 }
 
 fn readable_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -477,10 +483,11 @@ async fn upload<I: Ingestor>(
 /// (issue webhooks, `X-Hub-Signature`): what people do to tickets comes back to muster.
 async fn tracker_webhook<I: Ingestor>(
     State(state): State<AppState<I>>,
-    Path(tracker): Path<String>,
+    tracker: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<TrackerOutcome>), ApiError> {
+    let tracker = path_segment(tracker)?;
     let (signature_header, header_name) = match tracker.as_str() {
         "github" => (signature::GITHUB_SIGNATURE_HEADER, "X-Hub-Signature-256"),
         "jira" => (signature::JIRA_SIGNATURE_HEADER, "X-Hub-Signature"),
@@ -499,7 +506,7 @@ async fn tracker_webhook<I: Ingestor>(
             format!("set trackers.{tracker}.webhook_secret_env in muster.toml to receive {tracker} webhooks"),
         )
     })?;
-    let body = body.map_err(|rejection| ApiError::new(rejection.status(), "unreadable_body", rejection.body_text()))?;
+    let body = readable_body(body, state.http.body_limit)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     signature::verify_body_hmac(header_name, secret, header(signature_header), &body)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
@@ -600,7 +607,7 @@ async fn slack_action<I: Ingestor>(
             "set slack.signing_secret_env in muster.toml to receive Slack button clicks",
         )
     })?;
-    let body = body.map_err(|rejection| ApiError::new(rejection.status(), "unreadable_body", rejection.body_text()))?;
+    let body = readable_body(body, state.http.body_limit)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     muster_slack::verify_request(
         secret.bytes(),

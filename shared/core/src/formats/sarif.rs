@@ -247,15 +247,35 @@ fn read_result<'a>(r: &mut Reader<'a>, scratch: &mut Scratch<'a>) -> Read<RawRes
     scratch.pairs.clear();
     scratch.decoded.clear();
     let mut result = RawResult::default();
+    let mut seen = SeenKeys::default();
     r.object(|r, key| {
         match key {
-            "ruleId" => result.rule_id = r.opt_string()?,
-            "ruleIndex" => result.rule_index = r.opt_int()?,
-            "rule" => result.rule = read_rule_reference(r)?,
-            "kind" => result.kind = r.opt_string()?,
-            "level" => result.level = r.opt_string()?,
-            "message" => result.message = read_message(r)?,
+            "ruleId" => {
+                seen.first(r, 0)?;
+                result.rule_id = r.opt_string()?;
+            }
+            "ruleIndex" => {
+                seen.first(r, 1)?;
+                result.rule_index = r.opt_int()?;
+            }
+            "rule" => {
+                seen.first(r, 2)?;
+                result.rule = read_rule_reference(r)?;
+            }
+            "kind" => {
+                seen.first(r, 3)?;
+                result.kind = r.opt_string()?;
+            }
+            "level" => {
+                seen.first(r, 4)?;
+                result.level = r.opt_string()?;
+            }
+            "message" => {
+                seen.first(r, 5)?;
+                result.message = read_message(r)?;
+            }
             "locations" => {
+                seen.first(r, 6)?;
                 result.location = None;
                 r.opt_array(|r, index| {
                     if index == 0 {
@@ -266,9 +286,16 @@ fn read_result<'a>(r: &mut Reader<'a>, scratch: &mut Scratch<'a>) -> Read<RawRes
                     }
                 })?;
             }
-            "partialFingerprints" => result.partial_fingerprints = read_pairs(r, &mut scratch.pairs)?,
-            "fingerprints" => result.fingerprints = read_pairs(r, &mut scratch.pairs)?,
+            "partialFingerprints" => {
+                seen.first(r, 7)?;
+                result.partial_fingerprints = read_pairs(r, &mut scratch.pairs)?;
+            }
+            "fingerprints" => {
+                seen.first(r, 8)?;
+                result.fingerprints = read_pairs(r, &mut scratch.pairs)?;
+            }
             "suppressions" => {
+                seen.first(r, 9)?;
                 result.suppressed = false;
                 r.opt_array(|r, _| {
                     let mut status: Option<Text<'_>> = None;
@@ -284,6 +311,7 @@ fn read_result<'a>(r: &mut Reader<'a>, scratch: &mut Scratch<'a>) -> Read<RawRes
                 })?;
             }
             "properties" => {
+                seen.first(r, 10)?;
                 result.security_severity = None;
                 r.opt_object(|r, key| {
                     match key {
@@ -294,6 +322,7 @@ fn read_result<'a>(r: &mut Reader<'a>, scratch: &mut Scratch<'a>) -> Read<RawRes
                 })?;
             }
             "fixes" => {
+                seen.first(r, 11)?;
                 result.fix = None;
                 r.opt_array(|r, _| {
                     r.object(|r, key| match key {
@@ -313,6 +342,23 @@ fn read_result<'a>(r: &mut Reader<'a>, scratch: &mut Scratch<'a>) -> Read<RawRes
         Ok(())
     })?;
     Ok(result)
+}
+
+/// The keys of one object that muster reads, so that a key given twice is refused instead of
+/// silently taking its last value (another tool reading the same report could take the first).
+/// Keys muster skips are not tracked: their values are never read.
+#[derive(Default)]
+struct SeenKeys(u32);
+
+impl SeenKeys {
+    fn first(&mut self, r: &Reader<'_>, key: u32) -> Read<()> {
+        let bit = 1 << key;
+        if self.0 & bit != 0 {
+            return r.error("duplicate key in a result");
+        }
+        self.0 |= bit;
+        Ok(())
+    }
 }
 
 fn read_rule_reference<'a>(r: &mut Reader<'a>) -> Read<Option<RawRuleReference<'a>>> {

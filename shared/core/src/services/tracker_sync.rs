@@ -117,8 +117,8 @@ pub fn parse_jira_event(
     body: &[u8],
     wont_fix_resolutions: &[String],
 ) -> Result<Option<TrackerEvent>, TrackerEventError> {
-    let delivery: Value =
-        serde_json::from_slice(body).map_err(|e| TrackerEventError(format!("not a Jira webhook delivery: {e}")))?;
+    let delivery = crate::strict_json::from_slice(body)
+        .map_err(|e| TrackerEventError(format!("not a Jira webhook delivery: {e}")))?;
     let Some(issue) = delivery.get("issue") else {
         return Err(TrackerEventError("not a Jira issue event: no \"issue\" object".into()));
     };
