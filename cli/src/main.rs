@@ -75,39 +75,76 @@ struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pipeline on report files: parse, dedupe, diff, triage, ticket, notify.
+    #[command(
+        after_help = "Examples:\n  muster ingest results.sarif                  # one report; its format is detected\n  muster ingest --source ci a.sarif 'reports/*.json'   # several files and globs\n  muster ingest --format github --event dependabot_alert delivery.json\n  muster ingest results.sarif --json           # the summary as JSON"
+    )]
     Ingest(IngestArgs),
     /// List findings, most urgent first.
+    #[command(
+        after_help = "Examples:\n  muster findings --tier P1                    # the most urgent\n  muster findings --owner payments --open --limit 20\n  muster findings --unowned                    # what no ownership rule claims\n  muster findings --json                       # every field, for scripts"
+    )]
     Findings(FindingsArgs),
     /// List tickets, one per remediation group.
+    #[command(after_help = "Examples:\n  muster tickets\n  muster tickets --json")]
     Tickets,
     /// Show what the ticket and chat sinks recorded instead of sending.
+    #[command(
+        after_help = "Examples:\n  muster outbox                                # what would have been sent\n  muster outbox --json"
+    )]
     Outbox,
     /// Why a finding is urgent: score factors, owner rule, BOD 26-04 decision, SLA, timeline.
+    #[command(
+        after_help = "Examples:\n  muster explain 7dde5768                      # a prefix of the fingerprint `muster findings` shows\n  muster explain 7dde5768 --json"
+    )]
     Explain(ExplainArgs),
     /// List open remediation groups (one ticket each), most urgent first, with member counts.
+    #[command(
+        after_help = "Examples:\n  muster groups\n  muster groups --json                         # with the group keys `muster ack` takes"
+    )]
     Groups,
     /// Import who owns what: the owners YAML file, or a repository's CODEOWNERS.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  muster owners import infra/examples/owners.yaml\n  muster owners import-codeowners --repo github.com/acme/shop-api .github/CODEOWNERS"
+    )]
     Owners(OwnersCommand),
     /// Import the assets YAML file (criticality, exposure, controls, connections).
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  muster assets import infra/examples/assets.yaml")]
     Assets(AssetsCommand),
     /// Import threat intel: CISA KEV (JSON or CSV) and FIRST EPSS (CSV, optionally gzipped).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  muster intel import --kev known_exploited_vulnerabilities.json --epss epss_scores-current.csv.gz\n  muster intel fetch                           # download both from CISA and FIRST"
+    )]
     Intel(IntelCommand),
     /// Accept a finding's risk until a date: its SLA clock pauses until then.
+    #[command(after_help = "Examples:\n  muster accept 7dde5768 --until 2027-01-31 --reason \"egress filtered\"")]
     Accept(AcceptArgs),
     /// Serve the webhook API with pipeline workers in one process.
+    #[command(
+        after_help = "Examples:\n  muster serve                                 # 127.0.0.1:8080, muster.db, muster.toml\n  muster serve --addr 0.0.0.0:8080 --db /var/lib/muster/muster.db --config /etc/muster/muster.toml"
+    )]
     Serve(ServeArgs),
     /// Send reports to a muster server (gzip, sign, retry), as a scanner's CI job would.
+    #[command(
+        after_help = "Examples:\n  muster push --url http://127.0.0.1:8080 --source ci results.sarif\n  MUSTER_SECRET_CI=... muster push --url https://muster.example.com --source ci --secret-env MUSTER_SECRET_CI trivy.json"
+    )]
     Push(PushArgs),
     /// SLA sweep: announce new groups, remind, then escalate groups due soon or breached (one
     /// batched message per recipient; `serve` runs it hourly).
+    #[command(
+        after_help = "Examples:\n  muster sweep                                 # what `serve` runs hourly\n  muster sweep --now 2026-12-01T09:00:00Z      # as if it were that instant"
+    )]
     Sweep(SweepArgs),
     /// Acknowledge a group: its reminders and escalations pause for `sweep.ack_days`.
+    #[command(after_help = "Examples:\n  muster ack 'payments/github.com/acme/shop/pkg:openssl' --by alice")]
     Ack(AckArgs),
     /// Run failed pipeline messages (dead letters: tickets or messages a tracker or Slack
     /// refused) again, after fixing the cause; `--list` shows them with their last error.
+    #[command(
+        after_help = "Examples:\n  muster retry --list                          # failed work with its last error\n  muster retry                                 # run it again once the cause is fixed"
+    )]
     Retry(RetryArgs),
     /// SLA digest per team: open by tier and age, compliance, time to remediate, trend, top
     /// risks; as Markdown, JSON or a self-contained HTML page with charts.
@@ -226,8 +263,12 @@ struct ExplainArgs {
 #[derive(Debug, Subcommand)]
 enum OwnersCommand {
     /// Make the owners file the truth: teams, ownership rules, default team.
+    #[command(after_help = "Examples:\n  muster owners import infra/examples/owners.yaml")]
     Import { file: PathBuf },
     /// Make a repository's CODEOWNERS file the truth for paths inside that repository.
+    #[command(
+        after_help = "Examples:\n  muster owners import-codeowners --repo github.com/acme/shop-api .github/CODEOWNERS"
+    )]
     ImportCodeowners {
         /// Repository as findings name it: github.com/ORG/NAME (ORG/NAME is accepted too).
         #[arg(long)]
@@ -239,12 +280,16 @@ enum OwnersCommand {
 #[derive(Debug, Subcommand)]
 enum AssetsCommand {
     /// Make the assets file the truth.
+    #[command(after_help = "Examples:\n  muster assets import infra/examples/assets.yaml")]
     Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
 enum IntelCommand {
     /// Read feeds from files; findings whose CVEs changed are re-scored.
+    #[command(
+        after_help = "Examples:\n  muster intel import --kev known_exploited_vulnerabilities.json\n  muster intel import --epss epss_scores-2026-11-27.csv.gz"
+    )]
     Import {
         /// CISA KEV catalog, JSON or CSV as CISA publishes it.
         #[arg(long, required_unless_present = "epss")]
@@ -254,6 +299,9 @@ enum IntelCommand {
         epss: Option<PathBuf>,
     },
     /// Download today's CISA KEV catalog and FIRST EPSS scores and import them.
+    #[command(
+        after_help = "Examples:\n  muster intel fetch                           # from CISA and FIRST (daily is enough)"
+    )]
     Fetch {
         #[arg(long, default_value = muster_feeds::KEV_URL)]
         kev_url: String,
@@ -845,4 +893,31 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
     worker.await.context("pipeline worker failed")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// A newcomer reads `--help` first: every command shows at least one example there.
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn missing(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{path} {}", sub.get_name());
+                let has_examples = sub
+                    .get_after_help()
+                    .is_some_and(|help| help.to_string().contains("Examples:\n  muster "));
+                if !has_examples {
+                    out.push(path.clone());
+                }
+                missing(sub, &path, out);
+            }
+        }
+        let mut without = Vec::new();
+        missing(&Cli::command(), "muster", &mut without);
+        assert!(without.is_empty(), "no examples in --help of: {without:?}");
+    }
 }
