@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""Measurement helpers for bench/peers.sh (standard library only).
+
+  run     Run a command N times; report the median CPU seconds (user + sys from os.wait4's
+          rusage, which covers every thread of the process and any children it waited for),
+          wall seconds and peak RSS (ru_maxrss) as one JSON line.
+  writes  Run a command once against an embedded SQLite store and count what it wrote:
+          committed write transactions (commit frames in the WAL, which this helper keeps
+          from being checkpointed by holding a connection open) and rows inserted / updated /
+          deleted per table (a before/after comparison of every row).
+  count   Print counts used to check that a tool really did its work (findings in a store,
+          vulnerabilities in faraday-plugins' JSON, rows of a CSV, results in a SARIF file).
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+GNU_TIME = os.environ.get("GNU_TIME", "/usr/bin/time")
+
+
+def remove_db(path):
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def run_once(cmd, stdout_path, stderr_path=None):
+    """Runs cmd once; returns (cpu_s, wall_s, maxrss_kib, exit status).
+
+    CPU: user + sys from os.wait4's rusage of the launched process, which includes every thread
+    and every child it waited for. The command runs under GNU time (`/usr/bin/time -f %M`), and
+    peak RSS is taken from time's report rather than from wait4: a child forked from this Python
+    process inherits Python's ~20 MiB resident set as the floor of its ru_maxrss (the kernel
+    records the pre-exec image's high-water mark), whereas time's own image is ~1 MiB. Time's own
+    CPU (~1 ms) is inside the figure. Standard output and error go to files: no terminal, so no
+    progress bars, and no pipe to drain."""
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
+    fd, rss_file = tempfile.mkstemp(prefix="peers-rss-")
+    os.close(fd)
+    try:
+        started = time.perf_counter()
+        proc = subprocess.Popen([GNU_TIME, "-q", "-f", "%M", "-o", rss_file] + cmd,
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        with open(rss_file) as f:
+            lines = [line.strip() for line in f if line.strip()]
+        # GNU time prints "Command exited with non-zero status N" before the format on failure.
+        maxrss = int(lines[-1]) if lines and lines[-1].isdigit() else usage.ru_maxrss
+    finally:
+        os.remove(rss_file)
+        if stdout_path:
+            out.close()
+        if stderr_path:
+            err.close()
+    return usage.ru_utime + usage.ru_stime, wall, maxrss, proc.returncode
+
+
+def fail(label, cmd, code, stderr_path):
+    print(f"error: {label}: exited with {code}: {' '.join(cmd)}", file=sys.stderr)
+    if stderr_path and os.path.exists(stderr_path):
+        tail = open(stderr_path, "rb").read()[-3000:].decode("utf-8", "replace")
+        print(f"--- last lines of its standard error ({stderr_path}) ---\n{tail}", file=sys.stderr)
+    sys.exit(1)
+
+
+def cmd_run(args):
+    cpus, walls, rsss = [], [], []
+    for i in range(args.runs):
+        if args.fresh_db:
+            remove_db(args.fresh_db)
+        if args.copy_db:
+            src, dst = args.copy_db
+            remove_db(dst)
+            with sqlite3.connect(src) as s, sqlite3.connect(dst) as d:
+                s.backup(d)
+        cpu, wall, rss, code = run_once(args.cmd, args.stdout, args.stderr)
+        if code != 0 and args.allow_fail:
+            print(f"  {args.label}: exited with {code} (kept as a failed row; see {args.stderr})", file=sys.stderr)
+            print(json.dumps({"label": args.label, "runs": i + 1, "failed": code, "cpu_s": cpu, "wall_s": wall,
+                              "rss_mib": rss / 1024}))
+            return
+        if code != 0:
+            fail(f"{args.label} run {i + 1}", args.cmd, code, args.stderr)
+        cpus.append(cpu)
+        walls.append(wall)
+        rsss.append(rss)
+        print(f"  {args.label} run {i + 1}/{args.runs}: cpu {cpu:.3f} s, wall {wall:.3f} s, "
+              f"peak RSS {rss / 1024:.1f} MiB", file=sys.stderr)
+        if i == 0 and args.once_if_over and wall > args.once_if_over:
+            print(f"  {args.label}: first run took {wall:.0f} s > {args.once_if_over:.0f} s; measured once",
+                  file=sys.stderr)
+            break
+    record = {
+        "label": args.label,
+        "runs": len(cpus),
+        "cpu_s": statistics.median(cpus),
+        "wall_s": statistics.median(walls),
+        "rss_mib": statistics.median(rsss) / 1024,
+        "cpu_all": cpus,
+        "wall_all": walls,
+        "rss_all_mib": [r / 1024 for r in rsss],
+    }
+    print(json.dumps(record))
+
+
+def cmd_annotate(args):
+    """Merges --set KEY=VALUE pairs (values parsed as JSON when they parse) into the record on
+    standard input and appends it to a JSONL file."""
+    record = json.loads(sys.stdin.read())
+    for pair in args.set or []:
+        key, _, value = pair.partition("=")
+        try:
+            record[key] = json.loads(value)
+        except ValueError:
+            record[key] = value
+    with open(args.path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def snapshot(db):
+    """{table: {primary key: sha1 of the row}} for every table of the store. Rows are keyed by the
+    declared primary key (so an INSERT OR REPLACE of a row counts as one update, not a delete and
+    an insert), else by rowid."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        snap = {}
+        for table in tables:
+            info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+            names = [col[1] for col in info]
+            pk = [col[1] for col in sorted(info, key=lambda c: c[5]) if col[5] > 0]
+            key_index = [names.index(k) for k in pk]
+            rows = {}
+            for row in conn.execute(f'SELECT rowid, * FROM "{table}"'):
+                values = row[1:]
+                key = tuple(values[i] for i in key_index) if key_index else row[0]
+                rows[key] = hashlib.sha1(repr(values).encode()).hexdigest()
+            snap[table] = rows
+        return snap
+    finally:
+        conn.close()
+
+
+def wal_commits(wal_path):
+    """Committed transactions in a WAL file: frames whose 'db size after commit' field is non-zero
+    and whose salts match the header (frames of an older WAL generation are not counted)."""
+    try:
+        data = open(wal_path, "rb").read()
+    except FileNotFoundError:
+        return 0, 0
+    if len(data) < 32:
+        return 0, 0
+    page_size = struct.unpack(">I", data[8:12])[0]
+    salt = data[16:24]
+    commits = frames = 0
+    offset = 32
+    while offset + 24 + page_size <= len(data):
+        header = data[offset:offset + 24]
+        if header[8:16] != salt:
+            break
+        frames += 1
+        if struct.unpack(">I", header[4:8])[0] != 0:
+            commits += 1
+        offset += 24 + page_size
+    return commits, frames
+
+
+def cmd_writes(args):
+    db = args.db
+    before = snapshot(db)
+    # Empty the WAL, then hold a read transaction open on the emptied state while the command
+    # runs: the command is then not the last connection to close (the last one checkpoints and
+    # deletes the WAL), and no checkpoint (SQLite's automatic one runs every 1,000 pages) can copy
+    # frames back into the database file under this reader, so the WAL is never restarted and
+    # keeps every frame the command commits. Writers are not blocked by a reader in WAL mode.
+    holder = sqlite3.connect(db, isolation_level=None)
+    mode = holder.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode.lower() != "wal":
+        print(f"error: {db} is in journal mode {mode}, not WAL", file=sys.stderr)
+        sys.exit(1)
+    holder.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    commits0, frames0 = wal_commits(db + "-wal")
+    if frames0:
+        print(f"error: the WAL of {db} still holds {frames0} frames after a TRUNCATE checkpoint", file=sys.stderr)
+        sys.exit(1)
+    holder.execute("BEGIN")
+    holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    cpu, wall, rss, code = run_once(args.cmd, args.stdout, args.stderr)
+    if code != 0:
+        holder.close()
+        fail(args.label, args.cmd, code, args.stderr)
+    commits, frames = wal_commits(db + "-wal")
+    holder.execute("COMMIT")
+    holder.close()
+    after = snapshot(db)
+    changes = {}
+    for table in sorted(set(before) | set(after)):
+        b, a = before.get(table, {}), after.get(table, {})
+        inserted = sum(1 for k in a if k not in b)
+        deleted = sum(1 for k in b if k not in a)
+        updated = sum(1 for k in a if k in b and a[k] != b[k])
+        if inserted or deleted or updated:
+            changes[table] = {"inserted": inserted, "updated": updated, "deleted": deleted}
+    record = {
+        "label": args.label,
+        "write_transactions": commits,
+        "wal_frames": frames,
+        "rows_changed": sum(sum(v.values()) for v in changes.values()),
+        "changes": changes,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_mib": rss / 1024,
+    }
+    line = json.dumps(record)
+    if args.append:
+        with open(args.append, "a") as f:
+            f.write(line + "\n")
+    print(line)
+
+
+def cmd_count(args):
+    if args.kind == "findings":
+        conn = sqlite3.connect(f"file:{args.path}?mode=ro", uri=True)
+        total, open_, triaged, grouped = conn.execute(
+            "SELECT count(*), coalesce(sum(is_open), 0), count(tier), count(group_key) FROM findings").fetchone()
+        print(json.dumps({"findings": total, "open": open_, "triaged": triaged, "grouped": grouped}))
+    elif args.kind == "outbox":
+        conn = sqlite3.connect(f"file:{args.path}?mode=ro", uri=True)
+        counts = dict(conn.execute("SELECT kind || ' ' || action, count(*) FROM outbox GROUP BY 1"))
+        tickets = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        print(json.dumps({"tickets": tickets, "outbox": counts}))
+    elif args.kind == "faraday":
+        with open(args.path) as f:
+            data = json.load(f)
+        hosts = data.get("hosts", [])
+        vulns = sum(len(h.get("vulnerabilities", [])) for h in hosts)
+        vulns += sum(len(s.get("vulnerabilities", [])) for h in hosts for s in h.get("services", []))
+        print(json.dumps({"hosts": len(hosts), "vulns": vulns, "tool": data.get("command", {}).get("tool")}))
+    elif args.kind == "csv":
+        with open(args.path, newline="") as f:
+            print(sum(1 for _ in csv.reader(f)) - 1)  # minus the header
+    elif args.kind == "sarif":
+        with open(args.path) as f:
+            data = json.load(f)
+        print(sum(len(run.get("results") or []) for run in data.get("runs", [])))
+    elif args.kind == "trivy":
+        with open(args.path) as f:
+            data = json.load(f)
+        print(sum(len(r.get("Vulnerabilities") or []) for r in data.get("Results", [])))
+
+
+def cmd_table(args):
+    """Markdown table of `run` records (JSONL) carrying tool, file, format, results, bytes, check."""
+    records = [json.loads(line) for line in open(args.path) if line.strip()]
+    reports = []
+    for r in records:
+        if r["file"] not in reports:
+            reports.append(r["file"])
+    print("| tool | report | CPU s (median) | results/s | MB/s | peak RSS MiB | CPU ratio (peer / muster) "
+          "| RSS ratio (peer / muster) | runs | output checked |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for file in reports:
+        rows = [r for r in records if r["file"] == file]
+        base = next((r for r in rows if r["tool"].startswith("muster")), None)
+        for r in rows:
+            mb = r["bytes"] / 1e6
+            report = f'{r["format"]}, {r["results"]:,} results, {mb:.1f} MB'
+            if r.get("failed") is not None:
+                print(f'| {r["tool"]} | {report} | failed (exit {r["failed"]}, {r["cpu_s"]:.2f} s) | — | — '
+                      f'| {r["rss_mib"]:.1f} | — | — | {r["runs"]} | {r.get("check", "")} |')
+                continue
+            if base is None or r is base:
+                cpu_ratio = rss_ratio = "—"
+            else:
+                cpu_ratio = f'**{r["cpu_s"] / base["cpu_s"]:.1f}×**'
+                rss_ratio = f'{r["rss_mib"] / base["rss_mib"]:.1f}×'
+            print(f'| {r["tool"]} | {report} | {r["cpu_s"]:.2f} | {r["results"] / r["cpu_s"]:,.0f} '
+                  f'| {mb / r["cpu_s"]:.1f} | {r["rss_mib"]:.1f} | {cpu_ratio} | {rss_ratio} | {r["runs"]} '
+                  f'| {r.get("check", "")} |')
+
+
+def cmd_check(args):
+    """One-line checks of a tool's output for the tables; exits non-zero when muster's is wrong."""
+    kind, a = args.kind, args.args
+
+    def load(path_or_json):
+        if path_or_json.lstrip().startswith("{"):
+            return json.loads(path_or_json)
+        with open(path_or_json) as f:
+            return json.load(f)
+
+    if kind == "muster-ingest":  # summary file, findings counts
+        s, f = load(a[0]), load(a[1])
+        if f["findings"] != s["new"] or f["findings"] == 0 or f["triaged"] != f["open"]:
+            sys.exit(f"muster stored {f} after reporting {s}")
+        print(f"received {s['received']:,}, duplicates {s['duplicates']:,}; {f['findings']:,} findings stored, "
+              f"{f['triaged']:,} triaged")
+    elif kind == "ingest-30k":  # summary file, findings counts, outbox counts
+        s, f, o = load(a[0]), load(a[1]), load(a[2])
+        if f["findings"] != 30000 or s["new"] != 30000 or f["triaged"] != 30000 or f["grouped"] != 30000 \
+                or o["tickets"] == 0:
+            sys.exit(f"unexpected: summary {s}, store {f}, outbox {o}")
+        outbox = ", ".join(f"{v} {k}" for k, v in sorted(o["outbox"].items()))
+        print(f"new {s['new']:,}; {f['triaged']:,} triaged and grouped; {o['tickets']} tickets; outbox: {outbox}")
+    elif kind == "noop":  # summary file of an identical re-ingest
+        s = load(a[0])
+        if s["new"] or s["updated"] or s["resolved"]:
+            sys.exit(f"identical re-ingest changed findings: {s}")
+        print(f"received {s['received']:,}, new 0, updated 0, resolved 0")
+    elif kind == "writes":  # record of `writes`
+        w = load(a[0])
+        tables = "; ".join(f"{t} +{c['inserted']} ~{c['updated']} -{c['deleted']}" for t, c in w["changes"].items())
+        print(f"{w['write_transactions']} write transaction(s), {w['rows_changed']} rows changed "
+              f"({tables or 'none'}), {w['wal_frames']} WAL pages written")
+    elif kind == "open-100k":  # findings counts, outbox counts
+        f, o = load(a[0]), load(a[1])
+        if f["open"] != 100000 or f["triaged"] != 100000:
+            sys.exit(f"expected 100,000 open triaged findings: {f}")
+        print(f"{f['open']:,} open findings, {o['tickets']} tickets")
+    elif kind == "faraday":  # count faraday record, with the plugin id
+        c = load(a[0])
+        if not c["vulns"]:
+            print(f"plugin {c['tool']}: NO vulnerabilities produced")
+        else:
+            print(f"plugin {c['tool']}: {c['vulns']:,} vulnerabilities on {c['hosts']:,} hosts")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run")
+    run.add_argument("--label", required=True)
+    run.add_argument("--runs", type=int, default=3)
+    run.add_argument("--stdout", help="file for the command's standard output (last run's kept)")
+    run.add_argument("--stderr", help="file for the command's standard error (last run's kept)")
+    run.add_argument("--once-if-over", type=float, metavar="SECONDS",
+                     help="measure only once when the first run takes longer than this (wall)")
+    run.add_argument("--fresh-db", help="delete this SQLite file (and -wal, -shm) before each run")
+    run.add_argument("--copy-db", nargs=2, metavar=("SRC", "DST"),
+                     help="copy SRC to DST (SQLite backup) before each run")
+    run.add_argument("--allow-fail", action="store_true",
+                     help="a non-zero exit gives a record with \"failed\" instead of an error")
+    run.add_argument("cmd", nargs=argparse.REMAINDER)
+    run.set_defaults(func=cmd_run)
+
+    writes = sub.add_parser("writes")
+    writes.add_argument("--label", required=True)
+    writes.add_argument("--db", required=True)
+    writes.add_argument("--stdout")
+    writes.add_argument("--stderr")
+    writes.add_argument("--append")
+    writes.add_argument("cmd", nargs=argparse.REMAINDER)
+    writes.set_defaults(func=cmd_writes)
+
+    count = sub.add_parser("count")
+    count.add_argument("kind", choices=["findings", "outbox", "faraday", "csv", "sarif", "trivy"])
+    count.add_argument("path")
+    count.set_defaults(func=cmd_count)
+
+    check = sub.add_parser("check")
+    check.add_argument("kind", choices=["muster-ingest", "ingest-30k", "noop", "writes", "open-100k", "faraday"])
+    check.add_argument("args", nargs="*")
+    check.set_defaults(func=cmd_check)
+
+    annotate = sub.add_parser("annotate")
+    annotate.add_argument("path")
+    annotate.add_argument("--set", action="append", metavar="KEY=VALUE")
+    annotate.set_defaults(func=cmd_annotate)
+
+    table = sub.add_parser("table")
+    table.add_argument("path")
+    table.set_defaults(func=cmd_table)
+
+    args = parser.parse_args()
+    if hasattr(args, "cmd"):
+        if args.cmd and args.cmd[0] == "--":
+            args.cmd = args.cmd[1:]
+        if not args.cmd:
+            parser.error("no command to run")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
