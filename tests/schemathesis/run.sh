@@ -38,7 +38,8 @@ export MUSTER_ST_READ_TOKEN="st-read-token" MUSTER_ST_TRACKER_TOKEN="st-unused" 
 "$bin" serve --addr "127.0.0.1:$port" --db "$work/muster.db" --config "$here/muster.toml" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+    "http://127.0.0.1:$port/healthz" 2>/dev/null && break
   kill -0 "$server" 2>/dev/null || { echo "muster serve exited:"; cat "$work/serve.log"; exit 1; }
   sleep 0.1
 done
