@@ -16,7 +16,7 @@ use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, TicketStore};
 use muster_http::signature::{sign, sign_github};
 use muster_http::uploads::{UploadError, UploadTarget, Uploads};
 use muster_http::{HttpConfig, Secret, SecretSlot, router};
-use muster_tests::{TestPipeline, fixture, ingest_from, pipeline_at};
+use muster_tests::{TestPipeline, fixture, ingest_from, pipeline_at, slack_form};
 use tower::ServiceExt as _;
 
 const SOURCE_SECRET: &str = "ci-source-secret";
@@ -196,18 +196,6 @@ async fn send(app: axum::Router, call: Call) -> (StatusCode, serde_json::Value) 
     let json = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| serde_json::json!({ "not JSON": String::from_utf8_lossy(&bytes) }));
     (status, json)
-}
-
-fn form(payload: &str) -> Vec<u8> {
-    let mut form = String::from("payload=");
-    for byte in payload.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            form.push(byte as char);
-        } else {
-            form.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    form.into_bytes()
 }
 
 fn slack_click(action_id: &str, value: &str) -> String {
@@ -530,19 +518,19 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         // POST /slack/actions
         (
             "unsigned Slack click",
-            slack_post(form(&slack_click("ack", "payments/img/pkg:openssl"))),
+            slack_post(slack_form(&slack_click("ack", "payments/img/pkg:openssl"))),
             StatusCode::UNAUTHORIZED,
             "missing_signature_header",
         ),
         (
             "replayed Slack click",
-            slack_post(form(&slack_click("ack", "payments/img/pkg:openssl"))).slack_signed(now() - 3600),
+            slack_post(slack_form(&slack_click("ack", "payments/img/pkg:openssl"))).slack_signed(now() - 3600),
             StatusCode::UNAUTHORIZED,
             "stale_request",
         ),
         (
             "Slack timestamp that is not a number",
-            slack_post(form(&slack_click("ack", "payments/img/pkg:openssl")))
+            slack_post(slack_form(&slack_click("ack", "payments/img/pkg:openssl")))
                 .header("x-slack-request-timestamp", "soon")
                 .header("x-slack-signature", "v0=00"),
             StatusCode::UNAUTHORIZED,
@@ -556,13 +544,13 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         ),
         (
             "Slack payload that is not JSON",
-            slack_post(form("{not json")).slack_signed(now()),
+            slack_post(slack_form("{not json")).slack_signed(now()),
             StatusCode::BAD_REQUEST,
             "bad_action",
         ),
         (
             "Slack payload with a duplicate type",
-            slack_post(form(&slack_click("ack", "payments/img/pkg:openssl").replacen(
+            slack_post(slack_form(&slack_click("ack", "payments/img/pkg:openssl").replacen(
                 r#""type":"block_actions""#,
                 r#""type":"block_actions","type":"view_submission""#,
                 1,
@@ -573,7 +561,7 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         ),
         (
             "Slack modal submission",
-            slack_post(form(r#"{"type":"view_submission","user":{"id":"U0"}}"#)).slack_signed(now()),
+            slack_post(slack_form(r#"{"type":"view_submission","user":{"id":"U0"}}"#)).slack_signed(now()),
             StatusCode::BAD_REQUEST,
             "bad_action",
         ),
@@ -585,19 +573,19 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         ),
         (
             "Slack button muster never made",
-            slack_post(form(&slack_click("delete_everything", "payments/img/pkg:openssl"))).slack_signed(now()),
+            slack_post(slack_form(&slack_click("delete_everything", "payments/img/pkg:openssl"))).slack_signed(now()),
             StatusCode::BAD_REQUEST,
             "unknown_action",
         ),
         (
             "Slack button whose value is not a group",
-            slack_post(form(&slack_click("ack", ""))).slack_signed(now()),
+            slack_post(slack_form(&slack_click("ack", ""))).slack_signed(now()),
             StatusCode::BAD_REQUEST,
             "bad_action",
         ),
         (
             "Slack click on a group with no ticket",
-            slack_post(form(&slack_click("ack", "nobody/nothing/none"))).slack_signed(now()),
+            slack_post(slack_form(&slack_click("ack", "nobody/nothing/none"))).slack_signed(now()),
             StatusCode::CONFLICT,
             "action_refused",
         ),

@@ -124,6 +124,19 @@ where
     summary
 }
 
+/// A Slack interactivity request body: `payload=<JSON>`, form-encoded as Slack posts it.
+pub fn slack_form(payload: &str) -> Vec<u8> {
+    let mut form = String::from("payload=");
+    for byte in payload.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            form.push(byte as char);
+        } else {
+            form.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    form.into_bytes()
+}
+
 /// A fixture written for these tests (`tests/fixtures/`).
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

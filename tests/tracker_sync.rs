@@ -13,7 +13,7 @@ use muster_core::services::triage::review_acceptances;
 use muster_core::{Config, GroupKey, Status, TicketState};
 use muster_http::signature::sign_github;
 use muster_http::{DEFAULT_BODY_LIMIT, HttpConfig, Secret, router};
-use muster_tests::{TestPipeline, at, ingest_from, pipeline_at, sample};
+use muster_tests::{TestPipeline, at, ingest_from, pipeline_at, sample, slack_form};
 use tower::ServiceExt as _;
 
 const GITHUB_SECRET: &str = "gh-hook-secret";
@@ -341,15 +341,7 @@ fn slack_click_by(user: &str, action_id: &str, group: &GroupKey) -> Vec<u8> {
         "message": { "ts": "1764000000.000100", "type": "message" },
         "response_url": "https://hooks.slack.com/actions/T0/1/x"
     });
-    let mut form = String::from("payload=");
-    for byte in payload.to_string().bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            form.push(byte as char);
-        } else {
-            form.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    form.into_bytes()
+    slack_form(&payload.to_string())
 }
 
 async fn click(pipeline: &Arc<TestPipeline>, body: Vec<u8>, timestamp: i64) -> (StatusCode, serde_json::Value) {
