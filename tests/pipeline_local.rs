@@ -406,3 +406,158 @@ async fn the_pipeline_counts_what_it_does_as_emf_metrics() {
         }
     }
 }
+
+/// A queue of the embedded kind (its stages share the process) that is down.
+struct DownQueue;
+
+impl muster_core::ports::Queue for DownQueue {
+    async fn send(&self, messages: Vec<Message>) -> Result<(), muster_core::ports::QueueError> {
+        Err(muster_core::ports::QueueError::Rejected {
+            failed: messages.len(),
+            total: messages.len(),
+            reason: "queue is down".to_owned(),
+        })
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+}
+
+/// Open findings as (fingerprint, owner, tier, group, due date, timeline events), sorted.
+async fn decisions(pipeline: &TestPipeline) -> Vec<(String, String, Tier, String, String, Vec<String>)> {
+    let mut findings: Vec<_> = pipeline
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let triage = f.triage.as_ref().expect("every finding is triaged");
+            (
+                f.fingerprint().to_string(),
+                triage.owner.to_string(),
+                triage.risk.tier,
+                triage.group.to_string(),
+                triage.due_at.to_rfc3339(),
+                f.timeline
+                    .iter()
+                    .map(|e| format!("{} {} {}", e.at, e.event, e.detail))
+                    .collect(),
+            )
+        })
+        .collect();
+    findings.sort();
+    findings
+}
+
+#[tokio::test]
+async fn embedded_ingest_triages_before_the_first_write_and_ends_where_the_triage_stage_ends() {
+    use muster_core::services::ingest::{TriageAt, ingest as ingest_with};
+    let report = muster_tests::fixture("trivy-shop-api.json");
+    let request = IngestRequest {
+        source: &source(),
+        format: None,
+        event: None,
+        bytes: &report,
+    };
+
+    // GIVEN two fresh embedded pipelines at the same instant
+    let inline = pipeline_at("2026-11-27T10:00:00Z");
+    let staged = pipeline_at("2026-11-27T10:00:00Z");
+
+    // WHEN one ingests as the embedded pipeline does, before any stage ran
+    let summary = inline.ingest(request).await.unwrap();
+
+    // THEN its findings are stored triaged already, and only their groups' tickets are queued
+    let stored = inline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(stored.len() as u64, summary.new);
+    assert!(summary.new > 1, "the fixture has several findings");
+    assert!(stored.iter().all(|f| f.triage.is_some()), "triaged at ingest");
+    let mut groups: Vec<_> = stored.iter().filter_map(|f| f.group().cloned()).collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(
+        inline.queue.len(),
+        groups.len(),
+        "one ticket message per group, no triage message"
+    );
+
+    // AND the other goes through the triage stage, as on Lambda
+    ingest_with(&staged.store, &staged.queue, &staged.clock, TriageAt::Stage, request)
+        .await
+        .unwrap();
+    assert!(
+        staged
+            .store
+            .list_findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .all(|f| f.triage.is_none()),
+        "the stage path stores them untriaged"
+    );
+
+    // AND once both pipelines ran every stage, they hold the same decisions, timelines and tickets
+    for pipeline in [&inline, &staged] {
+        let drained = pipeline.queue.drain(pipeline, |_, _| {}).await;
+        assert_eq!(drained.dead_lettered, 0);
+    }
+    assert_eq!(decisions(&inline).await, decisions(&staged).await);
+    let ticketed = |tickets: Vec<muster_core::Ticket>| {
+        let mut keys: Vec<_> = tickets.into_iter().map(|t| (t.group.to_string(), t.state)).collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys
+    };
+    let inline_tickets = ticketed(inline.store.tickets().await.unwrap());
+    assert_eq!(inline_tickets.len(), groups.len());
+    assert_eq!(inline_tickets, ticketed(staged.store.tickets().await.unwrap()));
+    assert_eq!(
+        inline.store.outbox().await.unwrap().len(),
+        staged.store.outbox().await.unwrap().len()
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_that_stored_triaged_findings_but_lost_their_tickets_is_repaired_by_the_next() {
+    use muster_core::services::ingest::{TriageAt, ingest as ingest_with};
+    let report = muster_tests::fixture("trivy-shop-api.json");
+    let request = IngestRequest {
+        source: &source(),
+        format: None,
+        event: None,
+        bytes: &report,
+    };
+    let pipeline = pipeline_at("2026-11-27T10:00:00Z");
+
+    // GIVEN a delivery that stored its findings, triaged, and then could not hand them on
+    let failed = ingest_with(
+        &pipeline.store,
+        &DownQueue,
+        &pipeline.clock,
+        TriageAt::Ingest(&pipeline.config),
+        request,
+    )
+    .await;
+    assert!(failed.is_err(), "the queue was down");
+    let stored = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert!(!stored.is_empty() && stored.iter().all(|f| f.triage.is_some()));
+    assert!(pipeline.store.tickets().await.unwrap().is_empty());
+
+    // WHEN the scanner sends the same report again and every stage runs
+    let summary = ingest(&pipeline, &report).await;
+
+    // THEN nothing is new, yet every group has its ticket
+    assert_eq!(summary.new, 0);
+    let mut groups: Vec<_> = stored.iter().filter_map(|f| f.group().cloned()).collect();
+    groups.sort();
+    groups.dedup();
+    let tickets = pipeline.store.tickets().await.unwrap();
+    assert_eq!(tickets.len(), groups.len(), "{tickets:?}");
+    assert!(tickets.iter().all(|t| t.state == TicketState::Open));
+
+    // AND a third delivery of the same report changes nothing and queues nothing
+    let again = pipeline.ingest(request).await.unwrap();
+    assert_eq!((again.new, again.updated, again.resolved), (0, 0, 0));
+    assert!(pipeline.queue.is_empty());
+}

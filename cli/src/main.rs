@@ -761,9 +761,16 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
         spinner.enable_steady_tick(Duration::from_millis(120));
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "parsed");
         spinner.set_message(format!("storing {} results", report.detection_count()));
-        let summary = apply_report(&pipeline.store, &pipeline.queue, &pipeline.clock, &source, report)
-            .await
-            .with_context(|| format!("cannot ingest {}", path.display()))?;
+        let summary = apply_report(
+            &pipeline.store,
+            &pipeline.queue,
+            &pipeline.clock,
+            pipeline.triage_at(),
+            &source,
+            report,
+        )
+        .await
+        .with_context(|| format!("cannot ingest {}", path.display()))?;
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "stored");
         let drained = pipeline
             .queue

@@ -225,6 +225,11 @@ pub enum QueueError {
 /// Hands messages to the next stage. Delivery is at least once.
 pub trait Queue: Send + Sync {
     fn send(&self, messages: Vec<Message>) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Whether the stages that read this queue run in the sending process.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -246,6 +246,10 @@ impl Queue for LocalQueue {
         self.wake.notify_one();
         Ok(())
     }
+
+    fn in_process(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

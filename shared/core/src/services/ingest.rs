@@ -1,19 +1,28 @@
 //! Ingest: parse a report, diff each scope against its previous run, hand changes to triage.
 //!
+//! Where the stages run in one process (the embedded pipeline), ingest triages what it creates
+//! or changes itself, before the first write, and hands the groups straight to the ticket
+//! stage: a stage boundary there buys no parallelism and would write every new finding twice.
+//! On Lambda, triage stays a stage of its own, so the webhook is answered without it.
+//!
 //! Re-ingesting an unchanged report costs one write (the run record) and no per-finding
 //! writes. Findings are saved before messages are sent and the run is recorded last, so a crash
 //! or a queue outage at any point is repaired by sending the same report again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::PipelineError;
+use super::triage::{TriageInputs, decide};
+use crate::config::Config;
 use crate::formats::{Format, ParseContext, Report, parse_report};
 use crate::messages::Message;
-use crate::model::{AssetKey, Detection, Finding, Fingerprint, Reported, ScanRun, ScopeKey, SourceName, Status, Tool};
-use crate::ports::{Clock, FindingStore, Queue, RunStore};
+use crate::model::{
+    AssetKey, Detection, Finding, Fingerprint, GroupKey, Reported, ScanRun, ScopeKey, SourceName, Status, Tool,
+};
+use crate::ports::{Clock, ContextStore, FindingStore, IntelStore, Queue, RunStore};
 
 /// Findings written per store call during ingest.
 const SAVE_BATCH: usize = 2_000;
@@ -27,6 +36,15 @@ pub struct IngestRequest<'a> {
     /// Webhook event name (GitHub's `X-GitHub-Event`), when the transport carries one.
     pub event: Option<&'a str>,
     pub bytes: &'a [u8],
+}
+
+/// Where the findings an ingest creates or changes are triaged.
+#[derive(Debug, Clone, Copy)]
+pub enum TriageAt<'a> {
+    /// By the triage stage, through the queue.
+    Stage,
+    /// By ingest itself, before they are first stored.
+    Ingest(&'a Config),
 }
 
 /// What an ingest did; the webhook's 202 body and `muster ingest`'s output.
@@ -50,16 +68,17 @@ pub async fn ingest<S, Q, C>(
     store: &S,
     queue: &Q,
     clock: &C,
+    triage_at: TriageAt<'_>,
     request: IngestRequest<'_>,
 ) -> Result<IngestSummary, PipelineError>
 where
-    S: FindingStore + RunStore,
+    S: FindingStore + RunStore + ContextStore + IntelStore,
     Q: Queue,
     C: Clock,
 {
     let ctx = ParseContext::for_source(request.source.clone()).with_event(request.event.map(str::to_owned));
     let report = parse_report(request.bytes, request.format, &ctx)?;
-    apply_report(store, queue, clock, request.source, report).await
+    apply_report(store, queue, clock, triage_at, request.source, report).await
 }
 
 /// Applies a parsed report: callers that parse themselves can drop the raw bytes first, so a
@@ -68,11 +87,12 @@ pub async fn apply_report<S, Q, C>(
     store: &S,
     queue: &Q,
     clock: &C,
+    triage_at: TriageAt<'_>,
     source: &SourceName,
     report: Report,
 ) -> Result<IngestSummary, PipelineError>
 where
-    S: FindingStore + RunStore,
+    S: FindingStore + RunStore + ContextStore + IntelStore,
     Q: Queue,
     C: Clock,
 {
@@ -112,6 +132,7 @@ where
             complete: scan.complete,
             run_id: &run_id,
             now,
+            triage_at,
         };
         scope_run.apply(store, queue, scan.detections, &mut summary).await?;
     }
@@ -123,6 +144,33 @@ where
         findings_resolved = summary.resolved,
     );
     Ok(summary)
+}
+
+/// Triages the open findings of `changed` in place and queues their groups, old and new, for
+/// the ticket stage. Returns the fingerprints it triaged.
+async fn triage_here<S>(
+    store: &S,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+    changed: &mut [Finding],
+    to_ticket: &mut Vec<GroupKey>,
+) -> Result<HashSet<Fingerprint>, PipelineError>
+where
+    S: ContextStore + IntelStore,
+{
+    let mut triaged = HashSet::new();
+    if !changed.iter().any(|f| f.status.is_open()) {
+        return Ok(triaged);
+    }
+    let inputs = TriageInputs::load(store, config, changed).await?;
+    let ctx = inputs.context(config);
+    for finding in changed.iter_mut().filter(|f| f.status.is_open()) {
+        to_ticket.extend(finding.group().cloned());
+        decide(finding, &ctx, now);
+        to_ticket.extend(finding.group().cloned());
+        triaged.insert(finding.fingerprint());
+    }
+    Ok(triaged)
 }
 
 /// Sortable by time, distinct per source and report.
@@ -158,6 +206,7 @@ struct ScopeIngest<'a> {
     complete: bool,
     run_id: &'a str,
     now: chrono::DateTime<chrono::Utc>,
+    triage_at: TriageAt<'a>,
 }
 
 impl ScopeIngest<'_> {
@@ -169,7 +218,7 @@ impl ScopeIngest<'_> {
         summary: &mut IngestSummary,
     ) -> Result<(), PipelineError>
     where
-        S: FindingStore + RunStore,
+        S: FindingStore + RunStore + ContextStore + IntelStore,
         Q: Queue,
     {
         summary.received += detections.iter().filter(|d| d.is_open()).count() as u64;
@@ -238,6 +287,8 @@ impl ScopeIngest<'_> {
                     let finding = outcome.finding;
                     if finding.status.is_open() && (outcome.effect != Effect::None || finding.triage.is_none()) {
                         to_triage.push(finding.fingerprint());
+                    } else if self.handed_on_before(previous.as_ref(), &finding) == Some(false) {
+                        to_ticket.extend(finding.group().cloned());
                     }
                     if !finding.status.is_open()
                         && let Some(group) = finding.group()
@@ -274,6 +325,11 @@ impl ScopeIngest<'_> {
             }
         }
 
+        if let TriageAt::Ingest(config) = self.triage_at {
+            let triaged = triage_here(store, config, self.now, &mut changed, &mut to_ticket).await?;
+            to_triage.retain(|fingerprint| !triaged.contains(fingerprint));
+        }
+
         // Bounded batches keep the serialized rows of a huge first scan out of memory at once;
         // the run is recorded last, so a failure part-way is repaired by the next delivery.
         for batch in changed.chunks(SAVE_BATCH) {
@@ -292,6 +348,20 @@ impl ScopeIngest<'_> {
             store.record_run(&run).await?;
         }
         Ok(())
+    }
+
+    /// Whether an unchanged, triaged, open finding's group was handed to the ticket stage by an
+    /// earlier delivery, when ingest triages: a finding that is in this complete scan but not in
+    /// the scope's recorded run was written by a delivery that stopped before it recorded the
+    /// run, perhaps before it sent the group on. `None` when that cannot be told (the triage
+    /// stage's own marker, no triage yet, covers the other cases).
+    fn handed_on_before(&self, previous: Option<&ScanRun>, finding: &Finding) -> Option<bool> {
+        let triaged_here = matches!(self.triage_at, TriageAt::Ingest(_));
+        if !triaged_here || !self.complete || !finding.status.is_open() || finding.triage.is_none() {
+            return None;
+        }
+        let fingerprint = finding.fingerprint();
+        Some(previous.is_some_and(|run| run.fingerprints.binary_search(&fingerprint).is_ok()))
     }
 
     fn new_finding(&self, detection: Detection) -> Finding {

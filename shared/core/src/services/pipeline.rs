@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::PipelineError;
 use super::chat_actions::{ChatActionKind, chat_action};
-use super::ingest::{IngestRequest, IngestSummary, ingest};
+use super::ingest::{IngestRequest, IngestSummary, TriageAt, ingest};
 use super::notify::notify;
 use super::sweep::{SweepReport, acknowledge, sweep};
 use super::ticket::sync_ticket;
@@ -37,7 +37,15 @@ where
     C: Clock,
 {
     pub async fn ingest(&self, request: IngestRequest<'_>) -> Result<IngestSummary, PipelineError> {
-        ingest(&self.store, &self.queue, &self.clock, request).await
+        ingest(&self.store, &self.queue, &self.clock, self.triage_at(), request).await
+    }
+
+    /// Ingest triages itself where the stages share this process (see `services::ingest`).
+    pub fn triage_at(&self) -> TriageAt<'_> {
+        match self.queue.in_process() {
+            true => TriageAt::Ingest(&self.config),
+            false => TriageAt::Stage,
+        }
     }
 
     /// Runs one stage message. Safe to call again with the same message.

@@ -12,10 +12,10 @@ use super::PipelineError;
 use crate::assets::AssetGraph;
 use crate::config::{AcceptanceExpiry, Config};
 use crate::messages::Message;
-use crate::model::{Acceptance, Finding, Fingerprint, Status};
+use crate::model::{Acceptance, Finding, Fingerprint, Status, TeamId};
 use crate::ownership::Router;
 use crate::policy::{self, TriageContext};
-use crate::ports::{Clock, ContextStore, FindingFilter, FindingStore, IntelStore, Queue, StoreError};
+use crate::ports::{Clock, ContextStore, CveIntel, FindingFilter, FindingStore, IntelStore, Queue, StoreError};
 
 /// Triages the given findings; closed ones only have their group re-synced.
 pub async fn triage<S, Q, C>(
@@ -32,24 +32,8 @@ where
 {
     let now = clock.now();
     let findings = store.findings(fingerprints).await?;
-    let org = store.org_context().await?;
-    let router = Router::new(&org.ownership)
-        .map_err(|e| StoreError::Corrupt(format!("stored ownership rules no longer compile: {e}")))?;
-    let assets = AssetGraph::new(&org.assets);
-    let default_team = org.ownership.triage_team(&config.triage.default_owner);
-    let cves: BTreeSet<String> = findings.iter().flat_map(policy::cves).collect();
-    let intel = if cves.is_empty() {
-        HashMap::new()
-    } else {
-        store.intel(&cves.into_iter().collect::<Vec<_>>()).await?
-    };
-    let ctx = TriageContext {
-        config,
-        router: &router,
-        default_team: &default_team,
-        assets: &assets,
-        intel: &intel,
-    };
+    let inputs = TriageInputs::load(store, config, &findings).await?;
+    let ctx = inputs.context(config);
 
     let mut groups = BTreeSet::new();
     let mut changed = Vec::new();
@@ -60,14 +44,9 @@ where
         if !finding.status.is_open() {
             continue;
         }
-        let expired = end_expired_acceptance(&mut finding, now, config);
-        let decision = policy::triage(&finding, &ctx);
-        groups.insert(decision.group.clone());
-        if expired || finding.triage.as_deref() != Some(&decision) {
-            for (event, detail) in policy::changes(finding.triage.as_deref(), &decision) {
-                finding.push_timeline(now, event, detail);
-            }
-            finding.triage = Some(Box::new(decision));
+        let decided = decide(&mut finding, &ctx, now);
+        groups.extend(finding.group().cloned());
+        if decided {
             changed.push(finding);
         }
     }
@@ -78,6 +57,63 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// What a triage decision reads besides the finding: the org's ownership and assets and the
+/// intel on the findings' CVEs, loaded once per batch.
+pub struct TriageInputs {
+    router: Router,
+    assets: AssetGraph,
+    default_team: TeamId,
+    intel: HashMap<String, CveIntel>,
+}
+
+impl TriageInputs {
+    pub async fn load<S>(store: &S, config: &Config, findings: &[Finding]) -> Result<Self, PipelineError>
+    where
+        S: ContextStore + IntelStore,
+    {
+        let org = store.org_context().await?;
+        let router = Router::new(&org.ownership)
+            .map_err(|e| StoreError::Corrupt(format!("stored ownership rules no longer compile: {e}")))?;
+        let cves: BTreeSet<String> = findings.iter().flat_map(policy::cves).collect();
+        let intel = if cves.is_empty() {
+            HashMap::new()
+        } else {
+            store.intel(&cves.into_iter().collect::<Vec<_>>()).await?
+        };
+        Ok(Self {
+            router,
+            assets: AssetGraph::new(&org.assets),
+            default_team: org.ownership.triage_team(&config.triage.default_owner),
+            intel,
+        })
+    }
+
+    pub fn context<'a>(&'a self, config: &'a Config) -> TriageContext<'a> {
+        TriageContext {
+            config,
+            router: &self.router,
+            default_team: &self.default_team,
+            assets: &self.assets,
+            intel: &self.intel,
+        }
+    }
+}
+
+/// Decides an open finding's triage, ending an expired risk acceptance first, and writes every
+/// change of tier, due date or owner to its timeline. Returns whether the finding changed.
+pub fn decide(finding: &mut Finding, ctx: &TriageContext<'_>, now: DateTime<Utc>) -> bool {
+    let expired = end_expired_acceptance(finding, now, ctx.config);
+    let decision = policy::triage(finding, ctx);
+    if !expired && finding.triage.as_deref() == Some(&decision) {
+        return false;
+    }
+    for (event, detail) in policy::changes(finding.triage.as_deref(), &decision) {
+        finding.push_timeline(now, event, detail);
+    }
+    finding.triage = Some(Box::new(decision));
+    true
 }
 
 /// Reopens a finding whose risk acceptance ran out; the SLA clock restarts at the expiry or
