@@ -561,3 +561,38 @@ async fn a_delivery_that_stored_triaged_findings_but_lost_their_tickets_is_repai
     assert_eq!((again.new, again.updated, again.resolved), (0, 0, 0));
     assert!(pipeline.queue.is_empty());
 }
+
+#[tokio::test]
+async fn the_ticket_stage_queues_a_notification_only_for_groups_told_at_once() {
+    use std::collections::BTreeMap;
+    // GIVEN a report whose groups are of several tiers, ingested but no stage run yet
+    let pipeline = pipeline_at("2026-11-27T10:00:00Z");
+    let report = muster_tests::fixture("trivy-shop-api.json");
+    pipeline
+        .ingest(IngestRequest {
+            source: &source(),
+            format: None,
+            event: None,
+            bytes: &report,
+        })
+        .await
+        .unwrap();
+    let mut tiers: BTreeMap<muster_core::GroupKey, Tier> = BTreeMap::new();
+    for finding in pipeline.store.list_findings(&FindingFilter::default()).await.unwrap() {
+        let triage = finding.triage.as_ref().unwrap();
+        let tier = tiers.entry(triage.group.clone()).or_insert(triage.risk.tier);
+        *tier = (*tier).min(triage.risk.tier);
+    }
+    let urgent = tiers.values().filter(|tier| **tier <= Tier::P2).count();
+    assert!(urgent > 0 && urgent < tiers.len(), "the fixture has urgent and other groups: {tiers:?}");
+    let queued = pipeline.queue.len();
+
+    // WHEN the ticket stage opens every group's ticket
+    for group in tiers.keys() {
+        pipeline.handle(&Message::Ticket { group: group.clone() }).await.unwrap();
+    }
+
+    // THEN only the urgent groups' openings wait for the notify stage
+    assert_eq!(pipeline.store.tickets().await.unwrap().len(), tiers.len());
+    assert_eq!(pipeline.queue.len(), queued + urgent);
+}

@@ -17,6 +17,13 @@ use crate::ports::{AlertCard, CardActions, ChatMessage, ChatSink, FindingStore, 
 /// Evidence lines on an alert card.
 const CARD_EVIDENCE: usize = 3;
 
+/// Whether an event of a group of this tier is told at once; the ticket stage asks first, so a
+/// less urgent group's notification is not queued only for this stage to read the group and
+/// drop it.
+pub fn told_at_once(tier: Tier, event: TicketEvent) -> bool {
+    tier <= Tier::P2 || event == TicketEvent::AcceptanceRequested
+}
+
 /// Posts the chat message for one ticket event, if it deserves one.
 pub async fn notify<S, N>(
     store: &S,
@@ -37,8 +44,7 @@ where
     let Some(group) = remediation_group(key, &findings) else {
         return Ok(());
     };
-    let urgent = group.tier <= Tier::P2;
-    if !urgent && event != TicketEvent::AcceptanceRequested {
+    if !told_at_once(group.tier, event) {
         return Ok(());
     }
     let ticket_name = ticket.link().unwrap_or_else(|| "(pending)".to_owned());

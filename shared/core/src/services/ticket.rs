@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::PipelineError;
+use super::notify::told_at_once;
 use crate::messages::{Message, TicketEvent};
 use crate::model::{AssetKey, Finding, GroupKey, Location, RemediationGroup, Ticket, TicketState, Tier};
 use crate::policy;
@@ -398,13 +399,15 @@ where
     ticket.updated_at = now;
     ticket.digest = Some(draft.digest.clone());
     store.save_ticket(&ticket).await?;
-    queue
-        .send(vec![Message::Notify {
-            group: ticket.group.clone(),
-            event,
-            at: now,
-        }])
-        .await?;
+    if told_at_once(draft.tier, event) {
+        queue
+            .send(vec![Message::Notify {
+                group: ticket.group.clone(),
+                event,
+                at: now,
+            }])
+            .await?;
+    }
     let tracker = ticket.tracker.as_str();
     match event {
         TicketEvent::Opened => crate::metric!(tracker, groups_ticketed = 1_u64),
