@@ -377,6 +377,9 @@ async fn the_pipeline_counts_what_it_does_as_emf_metrics() {
     };
     let layer = muster_runtime::emf::EmfLayer::new(writer, "muster-test");
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    // Other tests in this binary may have been registering a metric's callsite while this
+    // subscriber was set, and cached "nobody listens" for it: ask every callsite again.
+    tracing::callsite::rebuild_interest_cache();
 
     let pipeline = pipeline_at("2026-11-27T10:00:00Z");
     let first = ingest(&pipeline, muster_tests::TWO_FINDINGS_SARIF.as_bytes()).await;
