@@ -410,6 +410,25 @@ async fn the_pipeline_counts_what_it_does_as_emf_metrics() {
     }
 }
 
+/// A request for one of this crate's fixtures, from the `ci` source.
+fn trivy_request(report: &[u8]) -> IngestRequest<'_> {
+    static SOURCE: std::sync::LazyLock<SourceName> = std::sync::LazyLock::new(source);
+    IngestRequest {
+        source: &SOURCE,
+        format: None,
+        event: None,
+        bytes: report,
+    }
+}
+
+/// The groups of `findings`, each once.
+fn distinct_groups(findings: &[muster_core::Finding]) -> Vec<muster_core::GroupKey> {
+    let mut groups: Vec<_> = findings.iter().filter_map(|f| f.group().cloned()).collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
 /// A queue of the embedded kind (its stages share the process) that is down.
 struct DownQueue;
 
@@ -458,12 +477,7 @@ async fn decisions(pipeline: &TestPipeline) -> Vec<(String, String, Tier, String
 async fn embedded_ingest_triages_before_the_first_write_and_ends_where_the_triage_stage_ends() {
     use muster_core::services::ingest::{TriageAt, ingest as ingest_with};
     let report = muster_tests::fixture("trivy-shop-api.json");
-    let request = IngestRequest {
-        source: &source(),
-        format: None,
-        event: None,
-        bytes: &report,
-    };
+    let request = trivy_request(&report);
 
     // GIVEN two fresh embedded pipelines at the same instant
     let inline = pipeline_at("2026-11-27T10:00:00Z");
@@ -477,9 +491,7 @@ async fn embedded_ingest_triages_before_the_first_write_and_ends_where_the_triag
     assert_eq!(stored.len() as u64, summary.new);
     assert!(summary.new > 1, "the fixture has several findings");
     assert!(stored.iter().all(|f| f.triage.is_some()), "triaged at ingest");
-    let mut groups: Vec<_> = stored.iter().filter_map(|f| f.group().cloned()).collect();
-    groups.sort();
-    groups.dedup();
+    let groups = distinct_groups(&stored);
     assert_eq!(
         inline.queue.len(),
         groups.len(),
@@ -525,12 +537,7 @@ async fn embedded_ingest_triages_before_the_first_write_and_ends_where_the_triag
 async fn a_delivery_that_stored_triaged_findings_but_lost_their_tickets_is_repaired_by_the_next() {
     use muster_core::services::ingest::{TriageAt, ingest as ingest_with};
     let report = muster_tests::fixture("trivy-shop-api.json");
-    let request = IngestRequest {
-        source: &source(),
-        format: None,
-        event: None,
-        bytes: &report,
-    };
+    let request = trivy_request(&report);
     let pipeline = pipeline_at("2026-11-27T10:00:00Z");
 
     // GIVEN a delivery that stored its findings, triaged, and then could not hand them on
@@ -552,9 +559,7 @@ async fn a_delivery_that_stored_triaged_findings_but_lost_their_tickets_is_repai
 
     // THEN nothing is new, yet every group has its ticket
     assert_eq!(summary.new, 0);
-    let mut groups: Vec<_> = stored.iter().filter_map(|f| f.group().cloned()).collect();
-    groups.sort();
-    groups.dedup();
+    let groups = distinct_groups(&stored);
     let tickets = pipeline.store.tickets().await.unwrap();
     assert_eq!(tickets.len(), groups.len(), "{tickets:?}");
     assert!(tickets.iter().all(|t| t.state == TicketState::Open));
@@ -571,15 +576,7 @@ async fn the_ticket_stage_queues_a_notification_only_for_groups_told_at_once() {
     // GIVEN a report whose groups are of several tiers, ingested but no stage run yet
     let pipeline = pipeline_at("2026-11-27T10:00:00Z");
     let report = muster_tests::fixture("trivy-shop-api.json");
-    pipeline
-        .ingest(IngestRequest {
-            source: &source(),
-            format: None,
-            event: None,
-            bytes: &report,
-        })
-        .await
-        .unwrap();
+    pipeline.ingest(trivy_request(&report)).await.unwrap();
     let mut tiers: BTreeMap<muster_core::GroupKey, Tier> = BTreeMap::new();
     for finding in pipeline.store.list_findings(&FindingFilter::default()).await.unwrap() {
         let triage = finding.triage.as_ref().unwrap();
@@ -587,12 +584,18 @@ async fn the_ticket_stage_queues_a_notification_only_for_groups_told_at_once() {
         *tier = (*tier).min(triage.risk.tier);
     }
     let urgent = tiers.values().filter(|tier| **tier <= Tier::P2).count();
-    assert!(urgent > 0 && urgent < tiers.len(), "the fixture has urgent and other groups: {tiers:?}");
+    assert!(
+        urgent > 0 && urgent < tiers.len(),
+        "the fixture has urgent and other groups: {tiers:?}"
+    );
     let queued = pipeline.queue.len();
 
     // WHEN the ticket stage opens every group's ticket
     for group in tiers.keys() {
-        pipeline.handle(&Message::Ticket { group: group.clone() }).await.unwrap();
+        pipeline
+            .handle(&Message::Ticket { group: group.clone() })
+            .await
+            .unwrap();
     }
 
     // THEN only the urgent groups' openings wait for the notify stage
