@@ -351,65 +351,6 @@ async fn a_crash_between_creating_and_recording_a_ticket_recovers_the_same_ticke
     assert_eq!(pipeline.tickets.find(&draft).await.unwrap(), None);
 }
 
-/// What the pipeline does is counted as metric events, which Lambda writes as CloudWatch EMF
-/// lines: the EMF layer the functions install, fed by a real ingest → triage → ticket → notify
-/// run and a later scan that no longer sees the findings.
-#[tokio::test]
-async fn the_pipeline_counts_what_it_does_as_emf_metrics() {
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::layer::SubscriberExt as _;
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines::default();
-    let writer = {
-        let lines = lines.clone();
-        move || lines.clone()
-    };
-    let layer = muster_runtime::emf::EmfLayer::new(writer, "muster-test");
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-    // Other tests in this binary may have been registering a metric's callsite while this
-    // subscriber was set, and cached "nobody listens" for it: ask every callsite again.
-    tracing::callsite::rebuild_interest_cache();
-
-    let pipeline = pipeline_at("2026-11-27T10:00:00Z");
-    let first = ingest(&pipeline, muster_tests::TWO_FINDINGS_SARIF.as_bytes()).await;
-    let empty = without_result(&without_result(muster_tests::TWO_FINDINGS_SARIF.as_bytes(), 1), 0);
-    let second = ingest(&pipeline, &empty).await;
-
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-    let documents: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let total = |name: &str| -> u64 { documents.iter().filter_map(|d| d[name].as_u64()).sum() };
-    assert_eq!(total("findings_received"), first.received + second.received, "{text}");
-    assert_eq!((total("findings_new"), total("findings_resolved")), (2, 2), "{text}");
-    let tickets = pipeline.store.tickets().await.unwrap();
-    assert!(!tickets.is_empty());
-    assert_eq!(total("groups_ticketed"), tickets.len() as u64, "{text}");
-    assert_eq!(total("groups_closed"), tickets.len() as u64, "{text}");
-    assert!(total("messages_sent") >= tickets.len() as u64, "{text}");
-    for document in &documents {
-        let directive = &document["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "muster");
-        assert_eq!(document["function"], "muster-test");
-        for metric in directive["Metrics"].as_array().unwrap() {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(
-                document[name].is_u64(),
-                "{name} has its value beside the directive: {document}"
-            );
-        }
-    }
-}
-
 /// A request for one of this crate's fixtures, from the `ci` source.
 fn trivy_request(report: &[u8]) -> IngestRequest<'_> {
     static SOURCE: std::sync::LazyLock<SourceName> = std::sync::LazyLock::new(source);
