@@ -5,14 +5,7 @@
 //! subscriber was being set kept "nobody" (seen twice in full runs), so the count came out short.
 
 use muster_core::ports::TicketStore;
-use muster_tests::{ingest_from, pipeline_at};
-
-/// The same report with the result at `index` of the first run removed.
-fn without_result(bytes: &[u8], index: usize) -> Vec<u8> {
-    let mut log: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    log["runs"][0]["results"].as_array_mut().unwrap().remove(index);
-    serde_json::to_vec(&log).unwrap()
-}
+use muster_tests::{ingest_from, pipeline_at, without_result};
 
 /// What the pipeline does is counted as metric events, which Lambda writes as CloudWatch EMF
 /// lines: the EMF layer the functions install, fed by a real ingest → triage → ticket → notify

@@ -1375,29 +1375,7 @@ async fn aws(project: &str) -> Option<AwsWorld> {
         first_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
     });
-    let sqs = moto::sqs_client(&endpoint);
-    let mut urls = Vec::new();
-    let mut dlqs = Vec::new();
-    for stage in ["triage", "ticket", "notify"] {
-        let dlq = create_queue(&sqs, &moto::unique_name(&format!("faults-{stage}-dlq")), None).await;
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("moto names the DLQ's ARN");
-        let redrive = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES.to_string() }).to_string();
-        urls.push(create_queue(&sqs, &moto::unique_name(&format!("faults-{stage}")), Some(redrive)).await);
-        dlqs.push(dlq);
-    }
-    let [triage, ticket, notify] = <[String; 3]>::try_from(urls).unwrap();
-    let urls = QueueUrls { triage, ticket, notify };
-    let [triage, ticket, notify] = <[String; 3]>::try_from(dlqs).unwrap();
-    let dlqs = QueueUrls { triage, ticket, notify };
+    let (sqs, urls, dlqs) = moto::sqs_queues_with_dlqs("faults", MAX_RECEIVES).await?;
     let world = world(store, SqsQueue::new(sqs.clone(), urls.clone()), project).await;
     Some(AwsWorld {
         world,
@@ -1406,14 +1384,6 @@ async fn aws(project: &str) -> Option<AwsWorld> {
         urls,
         dlqs,
     })
-}
-
-async fn create_queue(sqs: &muster_aws::aws_sdk_sqs::Client, name: &str, redrive: Option<String>) -> String {
-    let mut request = sqs.create_queue().queue_name(name);
-    if let Some(redrive) = redrive {
-        request = request.attributes(QueueAttributeName::RedrivePolicy, redrive);
-    }
-    request.send().await.unwrap().queue_url().unwrap().to_owned()
 }
 
 /// A received SQS message: id, receipt handle, body.

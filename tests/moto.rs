@@ -159,3 +159,51 @@ pub async fn sqs_queues() -> Option<(aws_sdk_sqs::Client, QueueUrls)> {
     let [triage, ticket, notify] = <[String; 3]>::try_from(urls).expect("three queues");
     Some((client, QueueUrls { triage, ticket, notify }))
 }
+
+/// Three fresh queues (triage, ticket, notify), each with a fresh dead-letter queue that takes
+/// a message after `max_receives` receives, as the template sets them up; the client, the
+/// queues and the DLQs, or `None` when moto is unavailable.
+pub async fn sqs_queues_with_dlqs(
+    prefix: &str,
+    max_receives: u32,
+) -> Option<(aws_sdk_sqs::Client, QueueUrls, QueueUrls)> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let client = sqs_client(&moto_endpoint()?);
+    let create = async |name: String, redrive: Option<String>| {
+        let mut request = client.create_queue().queue_name(&name);
+        if let Some(redrive) = redrive {
+            request = request.attributes(QueueAttributeName::RedrivePolicy, redrive);
+        }
+        let created = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create queue {name} on moto: {e:?}"));
+        created.queue_url().expect("moto returns the queue URL").to_owned()
+    };
+    let mut urls = Vec::new();
+    let mut dlqs = Vec::new();
+    for stage in ["triage", "ticket", "notify"] {
+        let dlq = create(unique_name(&format!("{prefix}-{stage}-dlq")), None).await;
+        let arn = client
+            .get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("moto answers GetQueueAttributes")
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("moto names the DLQ's ARN");
+        let redrive = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{max_receives}"}}"#);
+        urls.push(create(unique_name(&format!("{prefix}-{stage}")), Some(redrive)).await);
+        dlqs.push(dlq);
+    }
+    let [triage, ticket, notify] = <[String; 3]>::try_from(urls).expect("three queues");
+    let [dlq_triage, dlq_ticket, dlq_notify] = <[String; 3]>::try_from(dlqs).expect("three DLQs");
+    let dlqs = QueueUrls {
+        triage: dlq_triage,
+        ticket: dlq_ticket,
+        notify: dlq_notify,
+    };
+    Some((client, QueueUrls { triage, ticket, notify }, dlqs))
+}

@@ -4,7 +4,7 @@
 use muster_core::messages::Message;
 use muster_core::ports::{DeadLetterStore, FindingFilter, FindingStore, OutboxStore, TicketSink, TicketStore};
 use muster_core::{Format, IngestRequest, SourceName, Status, TicketState, Tier};
-use muster_tests::{TestPipeline, at, pipeline_at, sample, sample_files, sarif_result_counts};
+use muster_tests::{TestPipeline, at, pipeline_at, sample, sample_files, sarif_result_counts, without_result};
 
 fn source() -> SourceName {
     SourceName::parse("ci").unwrap()
@@ -23,13 +23,6 @@ async fn ingest(pipeline: &TestPipeline, bytes: &[u8]) -> muster_core::IngestSum
     let drained = pipeline.queue.drain(pipeline, |_, _| {}).await;
     assert_eq!(drained.dead_lettered, 0, "no stage may fail on a good report");
     summary
-}
-
-/// The same report with the result at `index` of the first run removed.
-fn without_result(bytes: &[u8], index: usize) -> Vec<u8> {
-    let mut log: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    log["runs"][0]["results"].as_array_mut().unwrap().remove(index);
-    serde_json::to_vec(&log).unwrap()
 }
 
 #[tokio::test]

@@ -95,6 +95,17 @@ pub fn sarif_result_counts(bytes: &[u8]) -> (usize, usize) {
     (total, suppressed)
 }
 
+/// The same SARIF report with the result at `index` of the first run removed: a later scan
+/// that no longer sees one finding.
+pub fn without_result(bytes: &[u8], index: usize) -> Vec<u8> {
+    let mut log: serde_json::Value = serde_json::from_slice(bytes).expect("report is JSON");
+    log["runs"][0]["results"]
+        .as_array_mut()
+        .expect("a SARIF run has results")
+        .remove(index);
+    serde_json::to_vec(&log).expect("JSON serializes")
+}
+
 /// Ingests `bytes` from `source` (format detected unless given), then runs every stage the
 /// report caused, asserting none failed.
 pub async fn ingest_from<T, N, C>(

@@ -7,15 +7,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use muster_aws::lambda::pipeline_from_env;
+use muster_aws::lambda::base_from_env;
 use muster_feeds::{FeedClient, FeedSettings};
 use muster_fn_feeds::{FeedUrls, run_feeds};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    let (pipeline, client) = match (pipeline_from_env().await, FeedClient::new(FeedSettings::default())) {
-        (Ok(pipeline), Ok(client)) => (pipeline, client),
+    let (base, client) = match (base_from_env().await, FeedClient::new(FeedSettings::default())) {
+        (Ok(base), Ok(client)) => (base, client),
         (Err(error), _) => return fail("cannot start", &error),
         (_, Err(error)) => return fail("cannot build the HTTP client", &error),
     };
@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
     // layout recursion limit.
     let run: Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + '_>> =
         Box::pin(lambda_runtime::run(lambda_runtime::service_fn(|event| {
-            run_feeds(&pipeline.store, &pipeline.queue, &client, &urls, event)
+            run_feeds(&base.store, &base.queue, &client, &urls, event)
         })));
     match run.await {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,13 +7,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use muster_aws::lambda::pipeline_from_env;
+use muster_aws::lambda::{EnvError, base_from_env};
+use muster_core::outbox::OutboxTickets;
 use muster_fn_sweep::run_sweep;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    let pipeline = match pipeline_from_env().await {
+    // The sweep and the digests post to chat and never file tickets (the ticket stage does), so
+    // this function builds Slack only and links no tracker client.
+    let pipeline = async {
+        let base = base_from_env().await?;
+        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
+        let chat = base.chat_sink(&secrets)?;
+        let tickets = OutboxTickets(base.store.clone());
+        Ok::<_, EnvError>(base.into_pipeline(tickets, chat))
+    };
+    let pipeline = match pipeline.await {
         Ok(pipeline) => pipeline,
         Err(error) => return fail("cannot start", &error),
     };

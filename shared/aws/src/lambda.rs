@@ -1,12 +1,16 @@
-//! Glue shared by the Lambda functions: the pipeline built once per cold start from the
-//! environment (with its secrets from SSM, `crate::secrets`), and, for the SQS-triggered ones
-//! (triage, ticket, notify), one batch handler that runs each record through `Pipeline::handle`.
+//! Glue shared by the Lambda functions: the store, queue and configuration built once per cold
+//! start from the environment (with secrets from SSM, `crate::secrets`, and sinks only where a
+//! function calls them), and, for the SQS-triggered ones (triage, ticket, notify), one batch
+//! handler that runs each record through the function's one stage.
 //!
 //! The handler parses every record on its own and answers with `batchItemFailures`
 //! (shared/notes/aws-rust.md, trap 4): one bad record never fails its neighbours, and nothing is
 //! dropped silently — a record that does not parse or whose stage fails is reported, so SQS
 //! delivers it again and, after the queue's `maxReceiveCount`, moves it to the DLQ (alarmed).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -16,7 +20,10 @@ use muster_core::config::{Config, ConfigError};
 use muster_core::messages::Message;
 use muster_core::outbox::OutboxTickets;
 use muster_core::ports::{ChatSink, Clock, Queue, Store, SystemClock, TicketSink};
-use muster_core::services::Pipeline;
+use muster_core::services::notify::notify;
+use muster_core::services::ticket::sync_ticket;
+use muster_core::services::triage::triage;
+use muster_core::services::{Pipeline, PipelineError};
 use muster_slack::SlackOrOutbox;
 use muster_trackers::TrackerRouter;
 
@@ -162,16 +169,114 @@ fn locations(env: Lookup<'_>) -> Result<(String, QueueUrls), EnvError> {
     Ok((table, urls))
 }
 
-/// Builds the pipeline from the environment, once per cold start. The SDK reads region and
+/// What every function builds first, once per cold start: the checked configuration, the
+/// DynamoDB store and the SQS queue. Secrets and sinks come on top only where a function calls
+/// them, so a function links only the clients it uses (the triage stage no tracker, Slack or
+/// SSM client).
+pub struct Base {
+    pub config: Config,
+    pub store: DynamoStore,
+    pub queue: SqsQueue,
+    /// The SDK settings the clients were built with, for a function's other clients (SSM, S3).
+    pub sdk: SdkConfig,
+}
+
+/// [`Base`] from the process environment and the SDK's defaults. The SDK reads region and
 /// credentials from the Lambda environment (and `AWS_ENDPOINT_URL`, which tests point at moto).
 /// Everything is checked before the SDK loads, so a bad deployment fails at once and says which
 /// variable is wrong.
+pub async fn base_from_env() -> Result<Base, EnvError> {
+    locations(&process_env)?;
+    config_from_env()?;
+    retention_days(&process_env)?;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    base(&|name| std::env::var(name).ok(), &sdk)
+}
+
+/// [`Base`] from `vars` (the environment, or a map in tests) and SDK settings.
+pub fn base(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) -> Result<Base, EnvError> {
+    let env = |name: &'static str| Ok(vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+    let (table, urls) = locations(&env)?;
+    let config = config_from(&env)?;
+    let retention = retention_days(&env)?;
+    Ok(Base {
+        config,
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table).with_retention_days(retention),
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), urls),
+        sdk: sdk.clone(),
+    })
+}
+
+impl Base {
+    /// The secrets `vars` and the configuration call for, from SSM as `secrets` describes; no
+    /// SSM call is made when no `_PATH` / `_PARAM` variable applies.
+    pub async fn secrets(&self, vars: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, EnvError> {
+        Ok(Secrets::load(&aws_sdk_ssm::Client::new(&self.sdk), &self.config, vars).await?)
+    }
+
+    /// The trackers `[trackers]` configures, each only when this function was given its token.
+    ///
+    /// A tracker or Slack whose token a function was not given (neither the variable nor its
+    /// `_PARAM`) is left out, so its messages go to the outbox: the template gives each token
+    /// only to the functions that use it (ticket: tracker tokens; notify, sweep, slack-actions:
+    /// the Slack bot token), and ingest or triage must still start. The configuration the
+    /// stages read stays whole.
+    pub fn ticket_sink(&self, secrets: &Secrets) -> Result<TrackerRouter<OutboxTickets<DynamoStore>>, EnvError> {
+        let mut trackers = self.config.trackers.clone();
+        if let Some(jira) = &trackers.jira
+            && secrets.variable(&jira.token_env).is_none()
+        {
+            tracing::info!(variable = %jira.token_env, param = ENV_JIRA_TOKEN_PARAM, "no Jira token given to this function; Jira tickets go to the outbox");
+            trackers.jira = None;
+        }
+        if let Some(github) = &trackers.github
+            && secrets.variable(&github.token_env).is_none()
+        {
+            tracing::info!(variable = %github.token_env, param = ENV_GITHUB_TOKEN_PARAM, "no GitHub token given to this function; GitHub issues go to the outbox");
+            trackers.github = None;
+        }
+        muster_trackers::from_config(
+            &trackers,
+            |name| secrets.variable(name),
+            OutboxTickets(self.store.clone()),
+        )
+        .map_err(|e| EnvError::Sink(e.to_string()))
+    }
+
+    /// Slack as `[slack]` configures it when this function was given the bot token (see
+    /// [`Base::ticket_sink`]); the outbox otherwise.
+    pub fn chat_sink(&self, secrets: &Secrets) -> Result<SlackOrOutbox<DynamoStore>, EnvError> {
+        let slack = self.config.slack.as_ref().filter(|slack| {
+            let given = secrets.variable(&slack.token_env).is_some();
+            if !given {
+                tracing::info!(variable = %slack.token_env, param = ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
+            }
+            given
+        });
+        muster_slack::from_config(slack, |name| secrets.variable(name), self.store.clone())
+            .map_err(|e| EnvError::Sink(e.to_string()))
+    }
+
+    /// The pipeline over this base with the given sinks and the wall clock.
+    pub fn into_pipeline<T, N>(self, tickets: T, chat: N) -> Pipeline<DynamoStore, SqsQueue, T, N, SystemClock> {
+        Pipeline {
+            store: self.store,
+            queue: self.queue,
+            tickets,
+            chat,
+            clock: SystemClock,
+            config: Arc::new(self.config),
+        }
+    }
+}
+
+/// Builds the whole pipeline from the environment, once per cold start (see [`base_from_env`]).
 pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
     Ok(deployment_from_env().await?.pipeline)
 }
 
-/// What a function builds once per cold start: the pipeline, and the secrets its environment
-/// names (the HTTP functions verify requests with them).
+/// What a function that runs the whole pipeline builds once per cold start: the pipeline, and
+/// the secrets its environment names (the HTTP functions verify requests with them).
 pub struct Deployment {
     pub pipeline: AwsPipeline,
     pub secrets: Secrets,
@@ -192,70 +297,30 @@ pub async fn deployment_from_env() -> Result<Deployment, EnvError> {
 }
 
 /// Builds a [`Deployment`] from `vars` (the environment, or a map in tests) and SDK settings.
-/// Secrets come from SSM as `secrets` describes; no SSM call is made when no `_PATH` /
-/// `_PARAM` variable applies.
 pub async fn deployment(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) -> Result<Deployment, EnvError> {
-    let env = |name: &'static str| Ok(vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
-    let (table, urls) = locations(&env)?;
-    let config = config_from(&env)?;
-    let retention = retention_days(&env)?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table).with_retention_days(retention);
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), urls);
-    let secrets = Secrets::load(&aws_sdk_ssm::Client::new(sdk), &config, vars).await?;
-    // A tracker or Slack whose token this function was not given (neither the variable nor its
-    // `_PARAM`) is left out here, so its messages go to the outbox: the template gives each
-    // token only to the functions that use it (ticket: tracker tokens; notify, sweep,
-    // slack-actions: the Slack bot token), and ingest or triage must still start. The
-    // configuration the stages read stays whole.
-    let mut trackers = config.trackers.clone();
-    if let Some(jira) = &trackers.jira
-        && secrets.variable(&jira.token_env).is_none()
-    {
-        tracing::info!(variable = %jira.token_env, param = ENV_JIRA_TOKEN_PARAM, "no Jira token given to this function; Jira tickets go to the outbox");
-        trackers.jira = None;
-    }
-    if let Some(github) = &trackers.github
-        && secrets.variable(&github.token_env).is_none()
-    {
-        tracing::info!(variable = %github.token_env, param = ENV_GITHUB_TOKEN_PARAM, "no GitHub token given to this function; GitHub issues go to the outbox");
-        trackers.github = None;
-    }
-    let slack = config.slack.as_ref().filter(|slack| {
-        let given = secrets.variable(&slack.token_env).is_some();
-        if !given {
-            tracing::info!(variable = %slack.token_env, param = ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
-        }
-        given
-    });
-    let secret = |name: &str| secrets.variable(name);
-    let tickets = muster_trackers::from_config(&trackers, secret, OutboxTickets(store.clone()))
-        .map_err(|e| EnvError::Sink(e.to_string()))?;
-    let chat = muster_slack::from_config(slack, secret, store.clone()).map_err(|e| EnvError::Sink(e.to_string()))?;
-    let pipeline = Pipeline {
-        tickets,
-        chat,
-        store,
-        queue,
-        clock: SystemClock,
-        config: Arc::new(config),
-    };
+    let base = base(vars, sdk)?;
+    let secrets = base.secrets(vars).await?;
+    let tickets = base.ticket_sink(&secrets)?;
+    let chat = base.chat_sink(&secrets)?;
+    let upload_bucket = vars(ENV_UPLOAD_BUCKET)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let sdk = base.sdk.clone();
     Ok(Deployment {
-        pipeline,
+        pipeline: base.into_pipeline(tickets, chat),
         secrets,
-        sdk: sdk.clone(),
-        upload_bucket: env(ENV_UPLOAD_BUCKET)?,
+        sdk,
+        upload_bucket,
     })
 }
 
-/// Runs each record of an SQS batch through `pipeline.handle`, one by one, and reports the
-/// records that failed (unparseable bodies included) as `batchItemFailures`.
-///
-/// Returns `Err` — failing the whole batch, so every record comes back — only when a failed
-/// record has no message id to report it by.
-pub async fn handle_sqs<S, Q, T, N, C>(
-    pipeline: &Pipeline<S, Q, T, N, C>,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error>
+/// What an SQS-fed function does with one message of its queue.
+pub trait MessageHandler {
+    fn handle_message(&self, message: &Message) -> impl Future<Output = Result<(), PipelineError>>;
+}
+
+/// The whole pipeline handles every kind of message (tests; one process serving all queues).
+impl<S, Q, T, N, C> MessageHandler for Pipeline<S, Q, T, N, C>
 where
     S: Store,
     Q: Queue,
@@ -263,6 +328,78 @@ where
     N: ChatSink,
     C: Clock,
 {
+    fn handle_message(&self, message: &Message) -> impl Future<Output = Result<(), PipelineError>> {
+        self.handle(message)
+    }
+}
+
+/// The triage function's stage: scores, routes and groups findings, queues ticket syncs.
+pub struct TriageStage(pub Base);
+
+impl MessageHandler for TriageStage {
+    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+        let Base {
+            store, queue, config, ..
+        } = &self.0;
+        match message {
+            Message::Triage { fingerprints } => triage(store, queue, &SystemClock, config, fingerprints).await,
+            other => Err(crossed_queues("triage", other)),
+        }
+    }
+}
+
+/// The ticket function's stage: one tracker issue per group, through the trackers only.
+pub struct TicketStage {
+    pub base: Base,
+    pub tickets: TrackerRouter<OutboxTickets<DynamoStore>>,
+}
+
+impl MessageHandler for TicketStage {
+    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+        let Base { store, queue, .. } = &self.base;
+        match message {
+            Message::Ticket { group } => sync_ticket(store, &self.tickets, queue, &SystemClock, group).await,
+            other => Err(crossed_queues("ticket", other)),
+        }
+    }
+}
+
+/// The notify function's stage: chat messages about a group, through Slack only.
+pub struct NotifyStage {
+    pub base: Base,
+    pub chat: SlackOrOutbox<DynamoStore>,
+}
+
+impl MessageHandler for NotifyStage {
+    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+        let Base { store, config, .. } = &self.base;
+        match message {
+            Message::Notify { group, event, at } => {
+                notify(store, &self.chat, &config.notify.security_channel, group, *event, *at).await
+            }
+            other => Err(crossed_queues("notify", other)),
+        }
+    }
+}
+
+/// A message on another stage's queue: a deployment whose queue URLs are crossed. Reported as
+/// failed, so SQS keeps it and finally moves it to the DLQ, where it can be re-driven.
+fn crossed_queues(stage: &str, message: &Message) -> PipelineError {
+    PipelineError::Rejected(format!(
+        "a {} message reached the {stage} function; check the queue URLs and event sources",
+        message.kind()
+    ))
+}
+
+/// Runs each record of an SQS batch through `handler`, one by one, and reports the
+/// records that failed (unparseable bodies included) as `batchItemFailures`.
+///
+/// Returns `Err` — failing the whole batch, so every record comes back — only when a failed
+/// record has no message id to report it by.
+pub async fn handle_sqs<H: MessageHandler>(
+    handler: &H,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = event.payload.records;
     let mut failures = Vec::new();
     let mut unidentified = 0usize;
@@ -271,7 +408,7 @@ where
         let message_id = id.unwrap_or("<no message id>");
         let handled = match parse_record(message_id, record.body.as_deref()) {
             None => false,
-            Some(message) => match pipeline.handle(&message).await {
+            Some(message) => match handler.handle_message(&message).await {
                 Ok(()) => {
                     tracing::debug!(message_id, kind = message.kind(), "message handled");
                     true
@@ -337,28 +474,55 @@ fn parse_record(message_id: &str, body: Option<&str>) -> Option<Message> {
     }
 }
 
-/// The whole life of an SQS-driven function after `muster_runtime::init`: build the pipeline
-/// once per cold start, then hand every batch to [`handle_sqs`]. A configuration error is
-/// logged and ends the process with a failure code instead of a panic.
-pub async fn serve_sqs(function: &str) -> std::process::ExitCode {
-    let pipeline = match pipeline_from_env().await {
-        Ok(pipeline) => pipeline,
+/// The triage function after `muster_runtime::init` (see [`serve_stage`]).
+pub async fn serve_triage() -> ExitCode {
+    serve_stage("muster-triage", async { Ok(TriageStage(base_from_env().await?)) }).await
+}
+
+/// The ticket function after `muster_runtime::init` (see [`serve_stage`]).
+pub async fn serve_ticket() -> ExitCode {
+    serve_stage("muster-ticket", async {
+        let base = base_from_env().await?;
+        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
+        let tickets = base.ticket_sink(&secrets)?;
+        Ok(TicketStage { base, tickets })
+    })
+    .await
+}
+
+/// The notify function after `muster_runtime::init` (see [`serve_stage`]).
+pub async fn serve_notify() -> ExitCode {
+    serve_stage("muster-notify", async {
+        let base = base_from_env().await?;
+        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
+        let chat = base.chat_sink(&secrets)?;
+        Ok(NotifyStage { base, chat })
+    })
+    .await
+}
+
+/// The whole life of an SQS-driven function: build its stage once per cold start, then hand
+/// every batch to [`handle_sqs`]. A configuration error is logged and ends the process with a
+/// failure code instead of a panic.
+async fn serve_stage<H: MessageHandler>(function: &str, stage: impl Future<Output = Result<H, EnvError>>) -> ExitCode {
+    let stage = match stage.await {
+        Ok(stage) => stage,
         Err(error) => {
             tracing::error!(%function, error = %error, "cannot start");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     // Boxed and type-erased: the runtime's future is deep enough to overflow the compiler's
     // layout recursion limit when nested inline in `main`.
-    let run: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), lambda_runtime::Error>> + '_>> =
+    let run: Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + '_>> =
         Box::pin(lambda_runtime::run(lambda_runtime::service_fn(|event| {
-            handle_sqs(&pipeline, event)
+            handle_sqs(&stage, event)
         })));
     match run.await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%function, error = %error, "runtime stopped");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
