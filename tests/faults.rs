@@ -34,7 +34,7 @@ use muster_core::services::Pipeline;
 use muster_core::services::context::import_ownership;
 use muster_local::{LocalQueue, SqliteStore};
 use muster_slack::{SlackChat, SlackOrOutbox, SlackSettings};
-use muster_tests::{at, moto};
+use muster_tests::{at, moto, sqs_event_json};
 use muster_trackers::{GitHubSettings, GitHubSink, JiraSettings, JiraSink, TrackerRouter, search_label};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1532,25 +1532,9 @@ impl AwsWorld {
     }
 }
 
-/// An SQS event as Lambda delivers it (built from JSON: the event structs are non-exhaustive).
+/// An SQS event as Lambda delivers it.
 fn sqs_event(batch: &[Received]) -> LambdaEvent<SqsEvent> {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|(id, handle, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": handle,
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:faults",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let event: SqsEvent = serde_json::from_value(sqs_event_json("faults", batch)).unwrap();
     LambdaEvent::new(event, Context::default())
 }
 

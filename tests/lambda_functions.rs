@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post};
 use muster_aws::QueueUrls;
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore};
-use muster_tests::{TWO_FINDINGS_SARIF, moto};
+use muster_tests::{TWO_FINDINGS_SARIF, moto, sqs_event_json};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -235,27 +235,6 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Received> {
         .collect()
 }
 
-/// A batch as the SQS event source mapping delivers it.
-fn sqs_event(queue: &str, batch: &[Received]) -> Value {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|(id, handle, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": handle,
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 fn reported_failures(response: &Value) -> BTreeSet<String> {
     response["batchItemFailures"]
         .as_array()
@@ -272,7 +251,7 @@ async fn deliver(sqs: &aws_sdk_sqs::Client, url: &str, function: &mut Function) 
     if batch.is_empty() {
         return (batch, BTreeSet::new());
     }
-    let response = function.respond(&sqs_event(function.name, &batch)).await;
+    let response = function.respond(&sqs_event_json(function.name, &batch)).await;
     let failed = reported_failures(&response);
     for (id, handle, _) in &batch {
         if !failed.contains(id) {
@@ -422,7 +401,7 @@ async fn a_webhook_flows_through_the_function_binaries_and_a_poisoned_record_end
     // queue URLs) is reported, not run with the wrong sinks.
     let group = groups.iter().next().expect("a group");
     let crossed = json!({ "type": "ticket", "group": group }).to_string();
-    let event = sqs_event(
+    let event = sqs_event_json(
         "muster-triage",
         &[("crossed-1".to_owned(), "handle".to_owned(), crossed)],
     );

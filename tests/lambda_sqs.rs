@@ -14,8 +14,7 @@ use muster_core::Config;
 use muster_core::outbox::{OutboxChat, OutboxTickets};
 use muster_core::ports::{FindingFilter, FindingStore, OutboxStore, SystemClock};
 use muster_core::services::Pipeline;
-use muster_tests::{TWO_FINDINGS_SARIF, moto};
-use serde_json::json;
+use muster_tests::{TWO_FINDINGS_SARIF, moto, sqs_event_json};
 
 type MotoPipeline = Pipeline<DynamoStore, SqsQueue, OutboxTickets<DynamoStore>, OutboxChat<DynamoStore>, SystemClock>;
 
@@ -83,25 +82,13 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, Strin
     }
 }
 
-/// An SQS event as Lambda delivers it (built from JSON: the event structs are non-exhaustive).
+/// An SQS event as Lambda delivers it.
 fn sqs_event(records: &[(String, String)]) -> LambdaEvent<SqsEvent> {
     let records: Vec<_> = records
         .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("handle-{id}"),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:muster-test",
-                "awsRegion": "us-east-1"
-            })
-        })
+        .map(|(id, body)| (id.clone(), format!("handle-{id}"), body.clone()))
         .collect();
-    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event");
+    let event: SqsEvent = serde_json::from_value(sqs_event_json("muster-test", &records)).expect("a valid SQS event");
     LambdaEvent::new(event, Context::default())
 }
 

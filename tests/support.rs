@@ -106,6 +106,28 @@ pub fn without_result(bytes: &[u8], index: usize) -> Vec<u8> {
     serde_json::to_vec(&log).expect("JSON serializes")
 }
 
+/// An SQS event as the event source mapping hands it to a function, as JSON (the event structs
+/// are non-exhaustive): one record per (message id, receipt handle, body), from queue `queue`.
+pub fn sqs_event_json(queue: &str, records: &[(String, String, String)]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(id, handle, body)| {
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": handle,
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
 /// Ingests `bytes` from `source` (format detected unless given), then runs every stage the
 /// report caused, asserting none failed.
 pub async fn ingest_from<T, N, C>(
