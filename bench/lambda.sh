@@ -55,13 +55,26 @@ mkdir -p "$WORK"
 read -r -a FUNCTIONS <<<"${FUNCTIONS:-ingest triage ticket notify sweep feeds tracker-events slack-actions uploads}"
 
 # --- 1. build and sizes -------------------------------------------------------------------------
+# BUILD=each (the default) runs one `cargo build` per function, as SAM does: each function's
+# CodeUri is its own folder, so cargo-lambda resolves the features of that package alone.
+# BUILD=together builds all functions in one `cargo build`, where feature unification links into
+# every function what any of them enables (larger binaries, one build).
+BUILD=${BUILD:-each}
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  packages=()
-  for f in "${FUNCTIONS[@]}"; do packages+=(-p "muster-fn-$f"); done
-  cargo build --release -j "$JOBS" "${packages[@]}" -p muster-bench
+  if [[ $BUILD == each ]]; then
+    for f in "${FUNCTIONS[@]}"; do
+      echo "building muster-fn-$f alone" >&2
+      cargo build --release --locked -j "$JOBS" -p "muster-fn-$f"
+    done
+    cargo build --release --locked -j "$JOBS" -p muster-bench
+  else
+    packages=()
+    for f in "${FUNCTIONS[@]}"; do packages+=(-p "muster-fn-$f"); done
+    cargo build --release --locked -j "$JOBS" "${packages[@]}" -p muster-bench
+  fi
 fi
 
-echo "## binary sizes (release profile, stripped, $(uname -m) host build)"
+echo "## binary sizes (release profile, stripped, $(uname -m) host build, BUILD=$BUILD)"
 printf '%-24s %12s %8s\n' binary bytes MB
 for f in "${FUNCTIONS[@]}"; do
   bin=$BIN_DIR/muster-$f
