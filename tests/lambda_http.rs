@@ -12,7 +12,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service as _};
 use lambda_runtime::{Context, LambdaEvent};
 use muster_aws::aws_config::SdkConfig;
-use muster_aws::lambda::{EnvError, deployment};
+use muster_aws::lambda::{EnvError, all_sinks, deployment};
 use muster_aws::secrets::{Secrets, SecretsError};
 use muster_aws::{DynamoStore, QueueUrls};
 use muster_core::Config;
@@ -181,7 +181,9 @@ async fn secret_errors_name_the_parameter_and_never_the_value() {
         ),
         ("MUSTER_WEBHOOK_SECRETS_PATH", format!("{root}/webhooks")),
     ]);
-    let deployed = deployment(&env, &sdk(&endpoint).await).await.expect("pipeline builds");
+    let deployed = deployment(&env, &sdk(&endpoint).await, all_sinks)
+        .await
+        .expect("pipeline builds");
     let Err(error) = muster_aws::http::router(deployed) else {
         panic!("a protected source without its secret must not start")
     };
@@ -251,7 +253,9 @@ async fn function() -> Option<Function> {
         ("MUSTER_SLACK_BOT_TOKEN_PARAM", format!("{root}/slack/bot-token")),
         ("MUSTER_SLACK_SIGNING_SECRET_PARAM", format!("{root}/slack/signing-secret")),
     ];
-    let deployed = deployment(&vars(&env), &sdk).await.expect("the deployment builds");
+    let deployed = deployment(&vars(&env), &sdk, all_sinks)
+        .await
+        .expect("the deployment builds");
     let router = muster_aws::http::router(deployed).expect("the router starts");
     Some(Function {
         service: Adapter::from(router),
@@ -564,7 +568,7 @@ async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event
     );
 
     // AND S3 reports the object to the uploads function
-    let uploads = deployment(&vars(&function.env), &function.sdk)
+    let uploads = deployment(&vars(&function.env), &function.sdk, all_sinks)
         .await
         .expect("deployment");
     let config = std::sync::Arc::clone(&uploads.pipeline.config);

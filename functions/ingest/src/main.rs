@@ -11,5 +11,5 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    muster_aws::http::serve_http("muster-ingest").await
+    muster_aws::http::serve_http("muster-ingest", muster_aws::lambda::outbox_sinks).await
 }

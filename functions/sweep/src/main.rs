@@ -7,8 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use muster_aws::lambda::{EnvError, base_from_env};
-use muster_core::outbox::OutboxTickets;
+use muster_aws::lambda::{chat_sinks, deployment_from_env};
 use muster_fn_sweep::run_sweep;
 
 #[tokio::main]
@@ -16,15 +15,8 @@ async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
     // The sweep and the digests post to chat and never file tickets (the ticket stage does), so
     // this function builds Slack only and links no tracker client.
-    let pipeline = async {
-        let base = base_from_env().await?;
-        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
-        let chat = base.chat_sink(&secrets)?;
-        let tickets = OutboxTickets(base.store.clone());
-        Ok::<_, EnvError>(base.into_pipeline(tickets, chat))
-    };
-    let pipeline = match pipeline.await {
-        Ok(pipeline) => pipeline,
+    let pipeline = match deployment_from_env(chat_sinks).await {
+        Ok(deployment) => deployment.pipeline,
         Err(error) => return fail("cannot start", &error),
     };
     // Boxed and type-erased: nested inline, the runtime's future overflows the compiler's

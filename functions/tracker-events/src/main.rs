@@ -11,5 +11,5 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    muster_aws::http::serve_http("muster-tracker-events").await
+    muster_aws::http::serve_http("muster-tracker-events", muster_aws::lambda::outbox_sinks).await
 }

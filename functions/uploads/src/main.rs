@@ -12,13 +12,15 @@ use std::process::ExitCode;
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use muster_aws::lambda::deployment_from_env;
+use muster_aws::lambda::{deployment_from_env, outbox_sinks};
 use muster_aws::uploads::{handle_s3_event, s3_client};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    let deployment = match deployment_from_env().await {
+    // Ingest only queues triage: the sinks are never called, so this function links no
+    // tracker or Slack client.
+    let deployment = match deployment_from_env(outbox_sinks).await {
         Ok(deployment) => deployment,
         Err(error) => return fail("cannot start", &error),
     };

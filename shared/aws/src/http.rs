@@ -1,6 +1,7 @@
 //! Glue shared by the HTTP functions (ingest, tracker-events, slack-actions): the shared axum
 //! router (`muster-http`) over the AWS pipeline, served under lambda_http (API Gateway HTTP API,
-//! payload v2). The three binaries differ only in the secrets their environment names, so one
+//! payload v2). The three binaries differ only in the secrets their environment names and the
+//! sinks they link (Slack for slack-actions' message updates, the outbox for the others), so one
 //! router serves all three; a route whose secret a function lacks answers 404 (or, for a
 //! webhook source, accepts unsigned reports only where muster.toml asks for no secret).
 
@@ -9,10 +10,11 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use muster_core::ports::{ChatSink, TicketSink};
 use muster_http::{HttpConfig, SecretSlot};
 
-use crate::lambda::{Deployment, EnvError, deployment_from_env};
-use crate::secrets::{ENV_SLACK_SIGNING_SECRET_PARAM, ENV_TRACKER_SECRETS_PATH, ENV_WEBHOOK_SECRETS_PATH};
+use crate::lambda::{Base, Deployment, EnvError, deployment_from_env};
+use crate::secrets::{ENV_SLACK_SIGNING_SECRET_PARAM, ENV_TRACKER_SECRETS_PATH, ENV_WEBHOOK_SECRETS_PATH, Secrets};
 
 /// Lambda's request payload cap: API Gateway refuses larger bodies before the function runs,
 /// so reports above it go through uploads. The router's own limit (`http.body_limit_mib`) still
@@ -21,7 +23,11 @@ pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
 /// The router one HTTP function serves: the request secrets resolved once (environment first,
 /// then SSM), validated as `muster serve` validates them.
-pub fn router(deployment: Deployment) -> Result<axum::Router, EnvError> {
+pub fn router<T, N>(deployment: Deployment<T, N>) -> Result<axum::Router, EnvError>
+where
+    T: TicketSink + 'static,
+    N: ChatSink + 'static,
+{
     let Deployment {
         pipeline,
         secrets,
@@ -70,11 +76,19 @@ pub fn router(deployment: Deployment) -> Result<axum::Router, EnvError> {
     Ok(muster_http::router(Arc::new(pipeline), http))
 }
 
-/// The whole life of an HTTP function after `muster_runtime::init`: pipeline and secrets once
-/// per cold start, then every API Gateway event through [`router`]. A configuration error is
-/// logged and ends the process with a failure code instead of a panic.
-pub async fn serve_http(function: &str) -> ExitCode {
-    let app = match deployment_from_env().await.and_then(router) {
+/// The whole life of an HTTP function after `muster_runtime::init`: pipeline (with the sinks
+/// `sinks` picks, see `crate::lambda::outbox_sinks`) and secrets once per cold start, then every
+/// API Gateway event through [`router`]. A configuration error is logged and ends the process
+/// with a failure code instead of a panic.
+pub async fn serve_http<T, N>(
+    function: &str,
+    sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
+) -> ExitCode
+where
+    T: TicketSink + 'static,
+    N: ChatSink + 'static,
+{
+    let app = match deployment_from_env(sinks).await.and_then(router) {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(%function, error = %error, "cannot start");

@@ -3,6 +3,9 @@
 //! function calls them), and, for the SQS-triggered ones (triage, ticket, notify), one batch
 //! handler that runs each record through the function's one stage.
 //!
+//! The tracker and Slack clients are features (`trackers`, `slack`) of this crate, so a function
+//! that never calls them does not compile them, nor the features they turn on in shared crates.
+//!
 //! The handler parses every record on its own and answers with `batchItemFailures`
 //! (shared/notes/aws-rust.md, trap 4): one bad record never fails its neighbours, and nothing is
 //! dropped silently — a record that does not parse or whose stage fails is reported, so SQS
@@ -18,22 +21,24 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::LambdaEvent;
 use muster_core::config::{Config, ConfigError};
 use muster_core::messages::Message;
-use muster_core::outbox::OutboxTickets;
+use muster_core::outbox::{OutboxChat, OutboxTickets};
 use muster_core::ports::{ChatSink, Clock, Queue, Store, SystemClock, TicketSink};
+#[cfg(feature = "slack")]
 use muster_core::services::notify::notify;
+#[cfg(feature = "trackers")]
 use muster_core::services::ticket::sync_ticket;
 use muster_core::services::triage::triage;
 use muster_core::services::{Pipeline, PipelineError};
+#[cfg(feature = "slack")]
 use muster_slack::SlackOrOutbox;
+#[cfg(feature = "trackers")]
 use muster_trackers::TrackerRouter;
 
-use crate::secrets::{ENV_GITHUB_TOKEN_PARAM, ENV_JIRA_TOKEN_PARAM, ENV_SLACK_BOT_TOKEN_PARAM, Secrets, SecretsError};
+use crate::secrets::{Secrets, SecretsError};
 use crate::{DynamoStore, QueueUrls, SqsQueue};
 
-/// The pipeline every function runs: DynamoDB, SQS, the trackers and Slack `[trackers]` and
-/// `[slack]` configure (the outbox otherwise), the wall clock.
-pub type AwsPipeline =
-    Pipeline<DynamoStore, SqsQueue, TrackerRouter<OutboxTickets<DynamoStore>>, SlackOrOutbox<DynamoStore>, SystemClock>;
+/// The pipeline over DynamoDB, SQS and the wall clock, with the sinks a function chose.
+pub type AwsPipeline<T, N> = Pipeline<DynamoStore, SqsQueue, T, N, SystemClock>;
 
 /// DynamoDB table name.
 pub const ENV_TABLE: &str = "MUSTER_TABLE";
@@ -190,7 +195,12 @@ pub async fn base_from_env() -> Result<Base, EnvError> {
     config_from_env()?;
     retention_days(&process_env)?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    base(&|name| std::env::var(name).ok(), &sdk)
+    base(&env_var, &sdk)
+}
+
+/// A process environment variable, as [`base`] and [`Base::secrets`] take them.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// [`Base`] from `vars` (the environment, or a map in tests) and SDK settings.
@@ -214,14 +224,20 @@ impl Base {
         Ok(Secrets::load(&aws_sdk_ssm::Client::new(&self.sdk), &self.config, vars).await?)
     }
 
+    /// [`Base::secrets`] for the process environment.
+    pub async fn secrets_from_env(&self) -> Result<Secrets, EnvError> {
+        self.secrets(&env_var).await
+    }
+
     /// The trackers `[trackers]` configures, each only when this function was given its token.
     ///
     /// A tracker or Slack whose token a function was not given (neither the variable nor its
     /// `_PARAM`) is left out, so its messages go to the outbox: the template gives each token
     /// only to the functions that use it (ticket: tracker tokens; notify, sweep, slack-actions:
-    /// the Slack bot token), and ingest or triage must still start. The configuration the
-    /// stages read stays whole.
+    /// the Slack bot token). The configuration the stages read stays whole.
+    #[cfg(feature = "trackers")]
     pub fn ticket_sink(&self, secrets: &Secrets) -> Result<TrackerRouter<OutboxTickets<DynamoStore>>, EnvError> {
+        use crate::secrets::{ENV_GITHUB_TOKEN_PARAM, ENV_JIRA_TOKEN_PARAM};
         let mut trackers = self.config.trackers.clone();
         if let Some(jira) = &trackers.jira
             && secrets.variable(&jira.token_env).is_none()
@@ -245,11 +261,12 @@ impl Base {
 
     /// Slack as `[slack]` configures it when this function was given the bot token (see
     /// [`Base::ticket_sink`]); the outbox otherwise.
+    #[cfg(feature = "slack")]
     pub fn chat_sink(&self, secrets: &Secrets) -> Result<SlackOrOutbox<DynamoStore>, EnvError> {
         let slack = self.config.slack.as_ref().filter(|slack| {
             let given = secrets.variable(&slack.token_env).is_some();
             if !given {
-                tracing::info!(variable = %slack.token_env, param = ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
+                tracing::info!(variable = %slack.token_env, param = crate::secrets::ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
             }
             given
         });
@@ -258,7 +275,7 @@ impl Base {
     }
 
     /// The pipeline over this base with the given sinks and the wall clock.
-    pub fn into_pipeline<T, N>(self, tickets: T, chat: N) -> Pipeline<DynamoStore, SqsQueue, T, N, SystemClock> {
+    pub fn into_pipeline<T, N>(self, tickets: T, chat: N) -> AwsPipeline<T, N> {
         Pipeline {
             store: self.store,
             queue: self.queue,
@@ -268,17 +285,61 @@ impl Base {
             config: Arc::new(self.config),
         }
     }
+
+    /// This base with the secrets `vars` call for and the sinks `sinks` picks: a [`Deployment`].
+    pub async fn into_deployment<T, N>(
+        self,
+        vars: &dyn Fn(&str) -> Option<String>,
+        sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
+    ) -> Result<Deployment<T, N>, EnvError> {
+        let secrets = self.secrets(vars).await?;
+        let (tickets, chat) = sinks(&self, &secrets)?;
+        let upload_bucket = vars(ENV_UPLOAD_BUCKET)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let sdk = self.sdk.clone();
+        Ok(Deployment {
+            pipeline: self.into_pipeline(tickets, chat),
+            secrets,
+            sdk,
+            upload_bucket,
+        })
+    }
 }
 
-/// Builds the whole pipeline from the environment, once per cold start (see [`base_from_env`]).
-pub async fn pipeline_from_env() -> Result<AwsPipeline, EnvError> {
-    Ok(deployment_from_env().await?.pipeline)
+/// Sinks that only record to the outbox, for the functions that never call a tracker or Slack
+/// (ingest, tracker-events and uploads queue the stages that do): they link neither client.
+pub fn outbox_sinks(
+    base: &Base,
+    _: &Secrets,
+) -> Result<(OutboxTickets<DynamoStore>, OutboxChat<DynamoStore>), EnvError> {
+    Ok((OutboxTickets(base.store.clone()), OutboxChat(base.store.clone())))
 }
 
-/// What a function that runs the whole pipeline builds once per cold start: the pipeline, and
-/// the secrets its environment names (the HTTP functions verify requests with them).
-pub struct Deployment {
-    pub pipeline: AwsPipeline,
+/// Slack where given its token, tickets to the outbox: the functions that post to chat but never
+/// file tickets (sweep, slack-actions).
+#[cfg(feature = "slack")]
+pub fn chat_sinks(
+    base: &Base,
+    secrets: &Secrets,
+) -> Result<(OutboxTickets<DynamoStore>, SlackOrOutbox<DynamoStore>), EnvError> {
+    Ok((OutboxTickets(base.store.clone()), base.chat_sink(secrets)?))
+}
+
+/// Every sink the configuration names, for one process serving all stages (tests).
+#[cfg(all(feature = "trackers", feature = "slack"))]
+pub fn all_sinks(
+    base: &Base,
+    secrets: &Secrets,
+) -> Result<(TrackerRouter<OutboxTickets<DynamoStore>>, SlackOrOutbox<DynamoStore>), EnvError> {
+    Ok((base.ticket_sink(secrets)?, base.chat_sink(secrets)?))
+}
+
+/// What a function that serves requests or scheduled jobs builds once per cold start: the
+/// pipeline with the sinks it calls, and the secrets its environment names (the HTTP functions
+/// verify requests with them).
+pub struct Deployment<T, N> {
+    pub pipeline: AwsPipeline<T, N>,
     pub secrets: Secrets,
     /// The SDK settings the clients were built with, for the functions' other clients (S3).
     pub sdk: SdkConfig,
@@ -286,32 +347,21 @@ pub struct Deployment {
     pub upload_bucket: Option<String>,
 }
 
-/// [`pipeline_from_env`] keeping the secrets: the process environment and the SDK's defaults.
-pub async fn deployment_from_env() -> Result<Deployment, EnvError> {
-    // Checked before the SDK loads (cheap; `deployment` reads them again).
-    locations(&process_env)?;
-    config_from_env()?;
-    retention_days(&process_env)?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    deployment(&|name| std::env::var(name).ok(), &sdk).await
+/// A [`Deployment`] from the process environment and the SDK's defaults (see [`base_from_env`]),
+/// with the sinks `sinks` picks ([`outbox_sinks`], [`chat_sinks`], [`all_sinks`]).
+pub async fn deployment_from_env<T, N>(
+    sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
+) -> Result<Deployment<T, N>, EnvError> {
+    base_from_env().await?.into_deployment(&env_var, sinks).await
 }
 
-/// Builds a [`Deployment`] from `vars` (the environment, or a map in tests) and SDK settings.
-pub async fn deployment(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) -> Result<Deployment, EnvError> {
-    let base = base(vars, sdk)?;
-    let secrets = base.secrets(vars).await?;
-    let tickets = base.ticket_sink(&secrets)?;
-    let chat = base.chat_sink(&secrets)?;
-    let upload_bucket = vars(ENV_UPLOAD_BUCKET)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    let sdk = base.sdk.clone();
-    Ok(Deployment {
-        pipeline: base.into_pipeline(tickets, chat),
-        secrets,
-        sdk,
-        upload_bucket,
-    })
+/// A [`Deployment`] from `vars` (the environment, or a map in tests) and SDK settings.
+pub async fn deployment<T, N>(
+    vars: &dyn Fn(&str) -> Option<String>,
+    sdk: &SdkConfig,
+    sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
+) -> Result<Deployment<T, N>, EnvError> {
+    base(vars, sdk)?.into_deployment(vars, sinks).await
 }
 
 /// What an SQS-fed function does with one message of its queue.
@@ -349,11 +399,13 @@ impl MessageHandler for TriageStage {
 }
 
 /// The ticket function's stage: one tracker issue per group, through the trackers only.
+#[cfg(feature = "trackers")]
 pub struct TicketStage {
     pub base: Base,
     pub tickets: TrackerRouter<OutboxTickets<DynamoStore>>,
 }
 
+#[cfg(feature = "trackers")]
 impl MessageHandler for TicketStage {
     async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
         let Base { store, queue, .. } = &self.base;
@@ -365,11 +417,13 @@ impl MessageHandler for TicketStage {
 }
 
 /// The notify function's stage: chat messages about a group, through Slack only.
+#[cfg(feature = "slack")]
 pub struct NotifyStage {
     pub base: Base,
     pub chat: SlackOrOutbox<DynamoStore>,
 }
 
+#[cfg(feature = "slack")]
 impl MessageHandler for NotifyStage {
     async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
         let Base { store, config, .. } = &self.base;
@@ -480,10 +534,11 @@ pub async fn serve_triage() -> ExitCode {
 }
 
 /// The ticket function after `muster_runtime::init` (see [`serve_stage`]).
+#[cfg(feature = "trackers")]
 pub async fn serve_ticket() -> ExitCode {
     serve_stage("muster-ticket", async {
         let base = base_from_env().await?;
-        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
+        let secrets = base.secrets_from_env().await?;
         let tickets = base.ticket_sink(&secrets)?;
         Ok(TicketStage { base, tickets })
     })
@@ -491,10 +546,11 @@ pub async fn serve_ticket() -> ExitCode {
 }
 
 /// The notify function after `muster_runtime::init` (see [`serve_stage`]).
+#[cfg(feature = "slack")]
 pub async fn serve_notify() -> ExitCode {
     serve_stage("muster-notify", async {
         let base = base_from_env().await?;
-        let secrets = base.secrets(&|name| std::env::var(name).ok()).await?;
+        let secrets = base.secrets_from_env().await?;
         let chat = base.chat_sink(&secrets)?;
         Ok(NotifyStage { base, chat })
     })
