@@ -147,17 +147,9 @@ pub async fn sqs_queues() -> Option<(aws_sdk_sqs::Client, QueueUrls)> {
     let client = sqs_client(&moto_endpoint()?);
     let mut urls = Vec::new();
     for stage in ["triage", "ticket", "notify"] {
-        let name = unique_name(&format!("muster-{stage}"));
-        let created = client
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("cannot create queue {name} on moto: {e:?}"));
-        urls.push(created.queue_url().expect("moto returns the queue URL").to_owned());
+        urls.push(create_queue(&client, unique_name(&format!("muster-{stage}")), None).await);
     }
-    let [triage, ticket, notify] = <[String; 3]>::try_from(urls).expect("three queues");
-    Some((client, QueueUrls { triage, ticket, notify }))
+    Some((client, stage_urls(urls)))
 }
 
 /// Three fresh queues (triage, ticket, notify), each with a fresh dead-letter queue that takes
@@ -169,21 +161,10 @@ pub async fn sqs_queues_with_dlqs(
 ) -> Option<(aws_sdk_sqs::Client, QueueUrls, QueueUrls)> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let client = sqs_client(&moto_endpoint()?);
-    let create = async |name: String, redrive: Option<String>| {
-        let mut request = client.create_queue().queue_name(&name);
-        if let Some(redrive) = redrive {
-            request = request.attributes(QueueAttributeName::RedrivePolicy, redrive);
-        }
-        let created = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("cannot create queue {name} on moto: {e:?}"));
-        created.queue_url().expect("moto returns the queue URL").to_owned()
-    };
     let mut urls = Vec::new();
     let mut dlqs = Vec::new();
     for stage in ["triage", "ticket", "notify"] {
-        let dlq = create(unique_name(&format!("{prefix}-{stage}-dlq")), None).await;
+        let dlq = create_queue(&client, unique_name(&format!("{prefix}-{stage}-dlq")), None).await;
         let arn = client
             .get_queue_attributes()
             .queue_url(&dlq)
@@ -195,15 +176,28 @@ pub async fn sqs_queues_with_dlqs(
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .expect("moto names the DLQ's ARN");
         let redrive = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{max_receives}"}}"#);
-        urls.push(create(unique_name(&format!("{prefix}-{stage}")), Some(redrive)).await);
+        let name = unique_name(&format!("{prefix}-{stage}"));
+        urls.push(create_queue(&client, name, Some(redrive)).await);
         dlqs.push(dlq);
     }
+    Some((client, stage_urls(urls), stage_urls(dlqs)))
+}
+
+/// Creates one queue on moto, with a redrive policy when given; its URL.
+async fn create_queue(client: &aws_sdk_sqs::Client, name: String, redrive: Option<String>) -> String {
+    let mut request = client.create_queue().queue_name(&name);
+    if let Some(redrive) = redrive {
+        request = request.attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive);
+    }
+    let created = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create queue {name} on moto: {e:?}"));
+    created.queue_url().expect("moto returns the queue URL").to_owned()
+}
+
+/// Triage, ticket and notify URLs, in that order.
+fn stage_urls(urls: Vec<String>) -> QueueUrls {
     let [triage, ticket, notify] = <[String; 3]>::try_from(urls).expect("three queues");
-    let [dlq_triage, dlq_ticket, dlq_notify] = <[String; 3]>::try_from(dlqs).expect("three DLQs");
-    let dlqs = QueueUrls {
-        triage: dlq_triage,
-        ticket: dlq_ticket,
-        notify: dlq_notify,
-    };
-    Some((client, QueueUrls { triage, ticket, notify }, dlqs))
+    QueueUrls { triage, ticket, notify }
 }
