@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Lambda function figures for issue 5, measured on this machine:
 #
-#   1. size   — bytes of each function binary as built by `cargo build --release` (the workspace
-#               release profile strips symbols, uses fat LTO, codegen-units = 1, panic = abort).
+#   1. size   — bytes of each function binary as built by `cargo build --release` in its own
+#               folder, as `sam build` builds it (the workspace release profile strips symbols,
+#               uses fat LTO, codegen-units = 1, panic = abort; functions/.cargo/config.toml sets
+#               opt-level "z").
 #               Built for the HOST target (x86_64 here), not aarch64-unknown-linux-gnu as SAM
 #               deploys them: cargo-lambda / zig are not installed.
 #   2. init   — time from spawning the process until it asks the Lambda Runtime API for its first
@@ -55,26 +57,19 @@ mkdir -p "$WORK"
 read -r -a FUNCTIONS <<<"${FUNCTIONS:-ingest triage ticket notify sweep feeds tracker-events slack-actions uploads}"
 
 # --- 1. build and sizes -------------------------------------------------------------------------
-# BUILD=each (the default) runs one `cargo build` per function, as SAM does: each function's
-# CodeUri is its own folder, so cargo-lambda resolves the features of that package alone.
-# BUILD=together builds all functions in one `cargo build`, where feature unification links into
-# every function what any of them enables (larger binaries, one build).
-BUILD=${BUILD:-each}
+# Each function is built alone from its own folder, as `sam build` does (SAM's rust-cargolambda
+# builder runs `cargo lambda build --release` with the function's CodeUri as working directory):
+# cargo then resolves that package's features alone and reads functions/.cargo/config.toml, which
+# builds every crate of a function for size.
 if [[ -z ${SKIP_BUILD:-} ]]; then
-  if [[ $BUILD == each ]]; then
-    for f in "${FUNCTIONS[@]}"; do
-      echo "building muster-fn-$f alone" >&2
-      cargo build --release --locked -j "$JOBS" -p "muster-fn-$f"
-    done
-    cargo build --release --locked -j "$JOBS" -p muster-bench
-  else
-    packages=()
-    for f in "${FUNCTIONS[@]}"; do packages+=(-p "muster-fn-$f"); done
-    cargo build --release --locked -j "$JOBS" "${packages[@]}" -p muster-bench
-  fi
+  for f in "${FUNCTIONS[@]}"; do
+    echo "building muster-$f in functions/$f" >&2
+    (cd "functions/$f" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --locked -j "$JOBS")
+  done
+  cargo build --release --locked -j "$JOBS" -p muster-bench
 fi
 
-echo "## binary sizes (release profile, stripped, $(uname -m) host build, BUILD=$BUILD)"
+echo "## binary sizes (release profile, opt-level z, stripped, $(uname -m) host build, each function built alone)"
 printf '%-24s %12s %8s\n' binary bytes MB
 for f in "${FUNCTIONS[@]}"; do
   bin=$BIN_DIR/muster-$f
