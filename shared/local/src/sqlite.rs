@@ -124,83 +124,6 @@ ALTER TABLE tickets ADD COLUMN told TEXT;
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
-    /// Copies the WAL back into the database file off the write path (files only).
-    checkpointer: Option<Arc<Checkpointer>>,
-}
-
-/// WAL pages after which the writer checkpoints by itself: a backstop only, should the
-/// [`Checkpointer`] fall behind (SQLite's default is 1,000 pages, ~4 MiB, checked at every commit).
-const BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
-
-/// The least time between two background checkpoints: a burst of small transactions makes a
-/// few large checkpoints (each syncs the WAL and the database file once), not one per commit.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// A thread with its own connection that runs passive checkpoints after writes.
-///
-/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so the
-/// writer waits for the checkpoint's fsyncs (~0.8 s of a 30k-finding ingest, BENCHMARKS.md).
-/// A passive checkpoint on another connection copies the same pages while the writer goes on;
-/// it never blocks readers or the writer, and what it cannot copy yet it copies next time.
-struct Checkpointer {
-    /// Wakes the thread; dropping it ends the thread.
-    wake: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path).with_context(|| format!("cannot open {} to checkpoint", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // One pending wake-up is enough: writes during a checkpoint are copied by the next one.
-        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || {
-                use std::sync::mpsc::RecvTimeoutError;
-                let mut last: Option<std::time::Instant> = None;
-                while woken.recv().is_ok() {
-                    // Let a burst of commits gather into one checkpoint; a closing store ends the
-                    // wait at once (its last connection checkpoints as it closes).
-                    if let Some(deadline) = last.map(|at| at + CHECKPOINT_INTERVAL) {
-                        loop {
-                            let left = deadline.saturating_duration_since(std::time::Instant::now());
-                            match woken.recv_timeout(left) {
-                                Ok(()) if !left.is_zero() => continue,
-                                Ok(()) | Err(RecvTimeoutError::Timeout) => break,
-                                Err(RecvTimeoutError::Disconnected) => return,
-                            }
-                        }
-                    }
-                    let checkpointed = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(2));
-                    if let Err(error) = checkpointed {
-                        tracing::warn!(%error, "background WAL checkpoint failed; the writer's own checkpoint remains");
-                    }
-                    last = Some(std::time::Instant::now());
-                }
-            })
-            .context("cannot start the checkpoint thread")?;
-        Ok(Self {
-            wake: Some(wake),
-            thread: Some(thread),
-        })
-    }
-
-    /// Asks for a checkpoint soon; never blocks.
-    fn nudge(&self) {
-        if let Some(wake) = &self.wake {
-            let _ = wake.try_send(());
-        }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        drop(self.wake.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -219,10 +142,7 @@ impl SqliteStore {
         let conn = Connection::open(path).with_context(|| format!("cannot open database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .context("cannot switch the database to WAL mode")?;
-        conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)?;
-        let mut store = Self::prepare(conn).with_context(|| format!("cannot prepare database {}", path.display()))?;
-        store.checkpointer = Some(Arc::new(Checkpointer::start(path)?));
-        Ok(store)
+        Self::prepare(conn).with_context(|| format!("cannot prepare database {}", path.display()))
     }
 
     /// A private database that lives as long as the store (tests, dry runs).
@@ -241,7 +161,6 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            checkpointer: None,
         })
     }
 
@@ -252,7 +171,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> anyhow::Result<R> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        let done = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back),
             // so a poisoned lock is safe to reuse.
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -260,11 +179,7 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unknown(anyhow::anyhow!("store task failed: {e}")))?
-        .map_err(StoreError::Unknown);
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.nudge();
-        }
-        done
+        .map_err(StoreError::Unknown)
     }
 }
 
@@ -994,59 +909,5 @@ impl IntelStore for SqliteStore {
             Ok(out)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use muster_core::intel::EpssScore;
-    use muster_core::ports::IntelStore;
-
-    use super::*;
-
-    /// Bytes of the database file itself (not its WAL).
-    fn main_file_bytes(path: &Path) -> u64 {
-        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-    }
-
-    #[tokio::test]
-    async fn writes_reach_the_database_file_off_the_write_path_and_closing_leaves_no_wal() {
-        // GIVEN a store on a file
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("muster.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let before = main_file_bytes(&path);
-
-        // WHEN one transaction writes ~4 MiB, far below the writer's own backstop checkpoint
-        let scores: Vec<EpssScore> = (0..60_000)
-            .map(|n| EpssScore {
-                cve: format!("CVE-2026-{n:07}-{}", "x".repeat(32)),
-                probability: 0.5,
-                percentile: 0.5,
-            })
-            .collect();
-        store.replace_epss(&scores).await.unwrap();
-
-        // THEN the background checkpoint copies it into the database file while the store is open
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while main_file_bytes(&path) < before + 2_000_000 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the database file stayed at {} bytes: nothing was checkpointed",
-                main_file_bytes(&path)
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-
-        // AND closing the store checkpoints the rest and removes the WAL, and nothing is lost
-        drop(store);
-        let wal = dir.path().join("muster.db-wal");
-        assert!(!wal.exists(), "the WAL is left behind after close");
-        let reopened = SqliteStore::open(&path).unwrap();
-        let intel = reopened.intel(&[scores[59_999].cve.clone()]).await.unwrap();
-        assert!(
-            intel.get(&scores[59_999].cve).is_some_and(|i| i.epss.is_some()),
-            "the last score is stored"
-        );
     }
 }
