@@ -4,12 +4,20 @@
 //!
 //! Wiring only: the pipeline and the secrets this function's environment names are read once per
 //! cold start (`muster_aws::http::serve_http`), then API Gateway HTTP API events run through the
-//! shared router (`muster-http`) under lambda_http.
+//! shared router's `Routes::trackers` part (`muster-http`) under lambda_http: the function links
+//! no handler it does not serve.
 
 use std::process::ExitCode;
+
+use muster_aws::http::Routes;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    muster_aws::http::serve_http("muster-tracker-events", muster_aws::lambda::outbox_sinks).await
+    muster_aws::http::serve_http(
+        "muster-tracker-events",
+        muster_aws::lambda::outbox_sinks,
+        Routes::trackers(),
+    )
+    .await
 }

@@ -1,9 +1,10 @@
 //! Glue shared by the HTTP functions (ingest, tracker-events, slack-actions): the shared axum
 //! router (`muster-http`) over the AWS pipeline, served under lambda_http (API Gateway HTTP API,
-//! payload v2). The three binaries differ only in the secrets their environment names and the
-//! sinks they link (Slack for slack-actions' message updates, the outbox for the others), so one
-//! router serves all three; a route whose secret a function lacks answers 404 (or, for a
-//! webhook source, accepts unsigned reports only where muster.toml asks for no secret).
+//! payload v2). The three binaries differ in the part of the API they serve ([`Routes`], as
+//! template.yaml routes it), the secrets their environment names and the sinks they link (Slack
+//! for slack-actions' message updates, the outbox for the others). A route whose secret a
+//! function lacks answers 404 (or, for a webhook source, accepts unsigned reports only where
+//! muster.toml asks for no secret).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,9 +12,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use muster_core::ports::{ChatSink, TicketSink};
+pub use muster_http::Routes;
 use muster_http::{HttpConfig, SecretSlot};
 
-use crate::lambda::{Base, Deployment, EnvError, deployment_from_env};
+use crate::lambda::{AwsPipeline, Base, Deployment, EnvError, deployment_from_env};
 use crate::secrets::{ENV_SLACK_SIGNING_SECRET_PARAM, ENV_TRACKER_SECRETS_PATH, ENV_WEBHOOK_SECRETS_PATH, Secrets};
 
 /// Lambda's request payload cap: API Gateway refuses larger bodies before the function runs,
@@ -21,9 +23,10 @@ use crate::secrets::{ENV_SLACK_SIGNING_SECRET_PARAM, ENV_TRACKER_SECRETS_PATH, E
 /// bounds what a gzip body may inflate to.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
-/// The router one HTTP function serves: the request secrets resolved once (environment first,
-/// then SSM), validated as `muster serve` validates them.
-pub fn router<T, N>(deployment: Deployment<T, N>) -> Result<axum::Router, EnvError>
+/// The router one HTTP function serves: its part of the API over the deployment's pipeline, the
+/// request secrets resolved once (environment first, then SSM), validated as `muster serve`
+/// validates them.
+pub fn router<T, N>(deployment: Deployment<T, N>, routes: Routes<AwsPipeline<T, N>>) -> Result<axum::Router, EnvError>
 where
     T: TicketSink + 'static,
     N: ChatSink + 'static,
@@ -62,33 +65,37 @@ where
         };
         EnvError::MissingSecret(format!("{missing}, {elsewhere}"))
     })?;
-    // Only the ingest function links S3 (feature `uploads`) and names the bucket.
-    #[cfg(feature = "uploads")]
+    // Only the ingest function signs uploads (feature `presign`) and names the bucket.
+    #[cfg(feature = "presign")]
     let http = match upload_bucket {
-        Some(bucket) => http.with_uploads(Arc::new(crate::uploads::S3Uploads::new(
-            crate::uploads::s3_client(&sdk),
-            bucket,
-        ))),
+        Some(bucket) => {
+            let puts = crate::presign::PresignedPuts::new(&sdk, &bucket).map_err(|e| EnvError::Invalid {
+                name: crate::lambda::ENV_UPLOAD_BUCKET,
+                message: e.to_string(),
+            })?;
+            http.with_uploads(Arc::new(puts))
+        }
         None => http,
     };
-    #[cfg(not(feature = "uploads"))]
+    #[cfg(not(feature = "presign"))]
     let _ = (sdk, upload_bucket);
-    Ok(muster_http::router(Arc::new(pipeline), http))
+    Ok(routes.serve(Arc::new(pipeline), http))
 }
 
 /// The whole life of an HTTP function after `muster_runtime::init`: pipeline (with the sinks
 /// `sinks` picks, see `crate::lambda::outbox_sinks`) and secrets once per cold start, then every
-/// API Gateway event through [`router`]. A configuration error is logged and ends the process
-/// with a failure code instead of a panic.
+/// API Gateway event through [`router`] with the function's `routes`. A configuration error is
+/// logged and ends the process with a failure code instead of a panic.
 pub async fn serve_http<T, N>(
     function: &str,
     sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
+    routes: Routes<AwsPipeline<T, N>>,
 ) -> ExitCode
 where
     T: TicketSink + 'static,
     N: ChatSink + 'static,
 {
-    let app = match deployment_from_env(sinks).await.and_then(router) {
+    let app = match deployment_from_env(sinks).await.and_then(|d| router(d, routes)) {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(%function, error = %error, "cannot start");

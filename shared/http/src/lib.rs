@@ -234,7 +234,8 @@ impl HttpConfig {
     }
 }
 
-struct AppState<I> {
+/// The router's state: the pipeline and the settings; opaque outside this crate.
+pub struct AppState<I> {
     ingestor: Arc<I>,
     http: HttpConfig,
 }
@@ -262,21 +263,60 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/gate"),
 ];
 
-/// Builds the API router over an ingestor.
+/// A part of the API. `muster serve` serves all of it; on AWS each HTTP function serves only
+/// the part template.yaml routes to it, and so links only that part's code: a function without
+/// the webhook route links no report parser (issue 5: binary size and cold start).
+pub struct Routes<I>(Router<AppState<I>>);
+
+impl<I: Ingestor> Routes<I> {
+    /// The whole API (`muster serve`).
+    pub fn all() -> Self {
+        Self::reports().merge(Self::trackers()).merge(Self::slack())
+    }
+
+    /// Reports in and verdicts out — the ingest function: scanner webhooks, presigned uploads,
+    /// the release gate and the API's description.
+    pub fn reports() -> Self {
+        Self(
+            Router::new()
+                .route("/openapi.json", get(openapi))
+                .route("/webhooks/{source}", post(webhook::<I>))
+                .route("/uploads", post(upload::<I>))
+                .route("/gate", get(gate::<I>)),
+        )
+    }
+
+    /// Tracker webhooks: a ticket closed or reopened (the tracker-events function).
+    pub fn trackers() -> Self {
+        Self(Router::new().route("/trackers/{tracker}", post(tracker_webhook::<I>)))
+    }
+
+    /// Slack's button clicks (the slack-actions function).
+    pub fn slack() -> Self {
+        Self(Router::new().route("/slack/actions", post(slack_action::<I>)))
+    }
+
+    /// Both parts in one router.
+    pub fn merge(self, other: Self) -> Self {
+        Self(self.0.merge(other.0))
+    }
+
+    /// The served router: these routes plus `GET /healthz` (every part answers it, so each
+    /// function can be probed), JSON 404/405 for the rest, and the body limit.
+    pub fn serve(self, ingestor: Arc<I>, http: HttpConfig) -> Router {
+        let limit = http.body_limit;
+        self.0
+            .route("/healthz", get(healthz))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(AppState { ingestor, http })
+    }
+}
+
+/// Builds the whole API's router over an ingestor (`muster serve`).
 pub fn router<I: Ingestor>(ingestor: Arc<I>, http: HttpConfig) -> Router {
-    let limit = http.body_limit;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
-        .route("/webhooks/{source}", post(webhook::<I>))
-        .route("/uploads", post(upload::<I>))
-        .route("/trackers/{tracker}", post(tracker_webhook::<I>))
-        .route("/slack/actions", post(slack_action::<I>))
-        .route("/gate", get(gate::<I>))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(AppState { ingestor, http })
+    Routes::all().serve(ingestor, http)
 }
 
 /// A JSON error response: `{"error": {"code", "message"}}`.
