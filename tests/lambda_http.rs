@@ -12,14 +12,18 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Service as _};
 use lambda_runtime::{Context, LambdaEvent};
 use muster_aws::aws_config::SdkConfig;
-use muster_aws::lambda::{EnvError, all_sinks, deployment};
+use muster_aws::http::Routes;
+use muster_aws::lambda::{AwsPipeline, EnvError, all_sinks, deployment};
 use muster_aws::secrets::{Secrets, SecretsError};
 use muster_aws::{DynamoStore, QueueUrls};
 use muster_core::Config;
+use muster_core::outbox::OutboxTickets;
 use muster_core::ports::{FindingFilter, FindingStore};
 use muster_http::Secret;
 use muster_http::signature::{sign, sign_github};
+use muster_slack::SlackOrOutbox;
 use muster_tests::{TWO_FINDINGS_SARIF, moto};
+use muster_trackers::TrackerRouter;
 use serde_json::{Value, json};
 
 /// The webhook secret stored in SSM; no response or error may contain it.
@@ -184,7 +188,7 @@ async fn secret_errors_name_the_parameter_and_never_the_value() {
     let deployed = deployment(&env, &sdk(&endpoint).await, all_sinks)
         .await
         .expect("pipeline builds");
-    let Err(error) = muster_aws::http::router(deployed) else {
+    let Err(error) = muster_aws::http::router(deployed, Routes::all()) else {
         panic!("a protected source without its secret must not start")
     };
     assert!(matches!(error, EnvError::MissingSecret(_)), "{error:?}");
@@ -220,7 +224,16 @@ struct Function {
     bucket: String,
 }
 
+/// The pipeline the tests' deployment builds (`all_sinks`).
+type Served = AwsPipeline<TrackerRouter<OutboxTickets<DynamoStore>>, SlackOrOutbox<DynamoStore>>;
+
+/// A deployment serving the whole API, so one service answers every route.
 async fn function() -> Option<Function> {
+    function_serving(Routes::all()).await
+}
+
+/// A deployment serving `routes`, as one of the three function binaries does.
+async fn function_serving(routes: Routes<Served>) -> Option<Function> {
     let endpoint = moto::moto_endpoint()?;
     let sdk = sdk(&endpoint).await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
@@ -256,7 +269,7 @@ async fn function() -> Option<Function> {
     let deployed = deployment(&vars(&env), &sdk, all_sinks)
         .await
         .expect("the deployment builds");
-    let router = muster_aws::http::router(deployed).expect("the router starts");
+    let router = muster_aws::http::router(deployed, routes).expect("the router starts");
     Some(Function {
         service: Adapter::from(router),
         store: DynamoStore::new(moto::dynamo_client(&endpoint), table),
@@ -463,6 +476,107 @@ async fn tracker_and_slack_routes_verify_with_their_ssm_secrets() {
     ];
     let (status, body, _) = invoke(&mut function, event("/slack/actions", &headers, form, false)).await;
     assert_eq!(status, 400, "signed, so past verification to parsing: {body}");
+}
+
+/// Each HTTP function serves only the paths template.yaml routes to it (and `GET /healthz`), so
+/// it links only their handlers: the others answer the JSON 404 of an unknown path.
+#[tokio::test]
+async fn each_http_function_serves_only_its_own_routes() {
+    let parts: [(&str, Routes<Served>, &[&str]); 3] = [
+        (
+            "ingest",
+            Routes::reports(),
+            &["/openapi.json", "/webhooks/{source}", "/uploads", "/gate"],
+        ),
+        ("tracker-events", Routes::trackers(), &["/trackers/{tracker}"]),
+        ("slack-actions", Routes::slack(), &["/slack/actions"]),
+    ];
+    let mut served_somewhere = vec!["/healthz"];
+    for (name, routes, own) in parts {
+        let Some(mut function) = function_serving(routes).await else {
+            return;
+        };
+        for (_, path) in muster_http::ROUTES {
+            let uri = path.replace("{source}", "ci").replace("{tracker}", "github");
+            // POST everywhere: a served GET route answers 405, an unserved path 404 not_found.
+            let (status, body, _) = invoke(&mut function, event(&uri, &[], b"{}", false)).await;
+            let unknown = status == 404 && body["error"]["code"] == "not_found";
+            let expected = *path == "/healthz" || own.contains(path);
+            assert_eq!(!unknown, expected, "{name}: POST {uri} answered {status} {body}");
+        }
+        served_somewhere.extend(own);
+    }
+    // Together the three functions serve the whole API.
+    let mut all: Vec<&str> = muster_http::ROUTES.iter().map(|(_, path)| *path).collect();
+    all.sort_unstable();
+    served_somewhere.sort_unstable();
+    assert_eq!(served_somewhere, all);
+}
+
+/// The ingest function signs upload URLs itself, without the S3 client in its binary: each URL
+/// must be the one the S3 client's own presigner makes for the same request and instant — on AWS
+/// (virtual-hosted; path style for a bucket with dots; the China partition's domain) and on a
+/// custom endpoint (path style), with and without a session token, gzip or not.
+#[tokio::test]
+async fn presigned_puts_are_the_urls_the_s3_client_presigns() {
+    use muster_aws::aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    use muster_aws::aws_sdk_s3::presigning::PresigningConfig;
+    use muster_aws::presign::{PRESIGN_EXPIRY, PresignedPuts};
+    use muster_http::uploads::ContentEncoding;
+
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_850_100);
+    let key = "uploads/ci-main/20261128T091500Z-00000000deadbeef.gz";
+    let mut compared = 0;
+    for (region, endpoint, bucket) in [
+        ("eu-west-1", None, "muster-uploads-1a2b"),
+        ("us-east-1", None, "muster.uploads.example"),
+        ("cn-north-1", None, "muster-uploads"),
+        ("us-east-1", Some("http://127.0.0.1:45999"), "muster-uploads-1a2b"),
+    ] {
+        for token in [None, Some("IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+/=")] {
+            let credentials = Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                token.map(str::to_owned),
+                None,
+                "test",
+            );
+            let mut sdk = muster_aws::aws_config::SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region))
+                .credentials_provider(SharedCredentialsProvider::new(credentials));
+            if let Some(endpoint) = endpoint {
+                sdk = sdk.endpoint_url(endpoint);
+            }
+            let sdk = sdk.build();
+            let puts = PresignedPuts::new(&sdk, bucket).expect("region and credentials are set");
+            for encoding in [ContentEncoding::Identity, ContentEncoding::Gzip] {
+                let ours = puts.presign_at(key, encoding, at).await.expect("signed");
+                let mut put = muster_aws::uploads::s3_client(&sdk)
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .content_type("application/json");
+                if encoding == ContentEncoding::Gzip {
+                    put = put.content_encoding("gzip");
+                }
+                let presigning = PresigningConfig::builder()
+                    .start_time(at)
+                    .expires_in(PRESIGN_EXPIRY)
+                    .build()
+                    .expect("presigning config");
+                let theirs = put.presigned(presigning).await.expect("the S3 client presigns");
+                let case = format!("{region} {endpoint:?} {bucket} token={} {encoding:?}", token.is_some());
+                assert_eq!(ours.url, theirs.uri(), "{case}");
+                assert_eq!(ours.method, theirs.method(), "{case}");
+                let headers: std::collections::BTreeMap<String, String> =
+                    theirs.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                assert_eq!(ours.headers, headers, "{case}");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 16);
 }
 
 /// The S3 `ObjectCreated:Put` event the upload bucket sends the uploads function, for `key` (as

@@ -796,7 +796,8 @@ fn a_refusing_tracker_leaves_dead_letters_and_one_alert_and_retry_runs_them_agai
 /// (signed), then a PUT to S3 (moto), and the object is ingested when S3 reports it.
 #[test]
 fn push_sends_a_large_report_through_a_presigned_upload() {
-    use muster_aws::uploads::{S3Uploads, UploadOutcome, ingest_object, s3_client};
+    use muster_aws::presign::PresignedPuts;
+    use muster_aws::uploads::{UploadOutcome, ingest_object, s3_client};
     use muster_core::ports::{FindingFilter, FindingStore as _};
     use muster_tests::moto;
     use std::sync::Arc;
@@ -814,7 +815,8 @@ fn push_sends_a_large_report_through_a_presigned_upload() {
     );
     let bucket = moto::unique_name("muster-push");
     let (s3, pipeline, addr) = runtime.block_on(async {
-        let s3 = s3_client(&moto::sdk_config(&endpoint).await);
+        let sdk = moto::sdk_config(&endpoint).await;
+        let s3 = s3_client(&sdk);
         s3.create_bucket().bucket(&bucket).send().await.expect("bucket on moto");
         let pipeline = Arc::new(muster_tests::pipeline_at("2026-11-27T10:00:00Z"));
         let http = muster_http::HttpConfig {
@@ -828,7 +830,9 @@ fn push_sends_a_large_report_through_a_presigned_upload() {
             read_token: None,
             uploads: None,
         }
-        .with_uploads(Arc::new(S3Uploads::new(s3.clone(), bucket.as_str())));
+        .with_uploads(Arc::new(
+            PresignedPuts::new(&sdk, &bucket).expect("region and credentials"),
+        ));
         let app = muster_http::router(Arc::clone(&pipeline), http);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -203,9 +203,14 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// `vars(name)` trimmed; blank counts as unset, as for every variable of a function.
+fn non_blank(vars: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 /// [`Base`] from `vars` (the environment, or a map in tests) and SDK settings.
 pub fn base(vars: &dyn Fn(&str) -> Option<String>, sdk: &SdkConfig) -> Result<Base, EnvError> {
-    let env = |name: &'static str| Ok(vars(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+    let env = |name: &'static str| Ok(non_blank(vars, name));
     let (table, urls) = locations(&env)?;
     let config = config_from(&env)?;
     let retention = retention_days(&env)?;
@@ -263,10 +268,11 @@ impl Base {
     /// [`Base::ticket_sink`]); the outbox otherwise.
     #[cfg(feature = "slack")]
     pub fn chat_sink(&self, secrets: &Secrets) -> Result<SlackOrOutbox<DynamoStore>, EnvError> {
+        use crate::secrets::ENV_SLACK_BOT_TOKEN_PARAM;
         let slack = self.config.slack.as_ref().filter(|slack| {
             let given = secrets.variable(&slack.token_env).is_some();
             if !given {
-                tracing::info!(variable = %slack.token_env, param = crate::secrets::ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
+                tracing::info!(variable = %slack.token_env, param = ENV_SLACK_BOT_TOKEN_PARAM, "no Slack bot token given to this function; chat goes to the outbox");
             }
             given
         });
@@ -294,9 +300,7 @@ impl Base {
     ) -> Result<Deployment<T, N>, EnvError> {
         let secrets = self.secrets(vars).await?;
         let (tickets, chat) = sinks(&self, &secrets)?;
-        let upload_bucket = vars(ENV_UPLOAD_BUCKET)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
+        let upload_bucket = non_blank(vars, ENV_UPLOAD_BUCKET);
         let sdk = self.sdk.clone();
         Ok(Deployment {
             pipeline: self.into_pipeline(tickets, chat),

@@ -11,6 +11,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lambda;
+#[cfg(feature = "presign")]
+pub mod presign;
 pub mod secrets;
 mod sqs;
 #[cfg(feature = "uploads")]

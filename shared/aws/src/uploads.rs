@@ -1,5 +1,5 @@
 //! Large reports on AWS. A Lambda event carries at most 6 MB (a binary body is base64 inside
-//! it), so `POST /uploads` hands out presigned S3 PUTs ([`S3Uploads`]) and the `uploads`
+//! it), so `POST /uploads` hands out presigned S3 PUTs ([`crate::presign`]) and the `uploads`
 //! function ingests each stored object when S3 reports it ([`handle_s3_event`]), then deletes it.
 //! The bucket's one-day lifecycle rule removes whatever is left (rejected reports included).
 //!
@@ -8,23 +8,12 @@
 //! failure of DynamoDB, SQS or S3 fails the invocation, so Lambda retries it and, after its
 //! retries, sends the event to the function's on-failure queue (alarmed), where nothing is lost.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use aws_config::SdkConfig;
 use aws_lambda_events::event::s3::S3Event;
 use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::presigning::PresigningConfig;
-use chrono::Utc;
 use muster_core::{Config, IngestRequest, IngestSummary, PipelineError, SourceName};
 use muster_http::Ingestor;
-use muster_http::uploads::{
-    ContentEncoding, InflateError, UploadError, UploadTarget, Uploads, inflate, parse_object_key,
-};
-
-/// How long a presigned PUT stays valid: enough to start a large upload from a CI runner, short
-/// enough that a leaked URL is soon worthless.
-pub const PRESIGN_EXPIRY: Duration = Duration::from_secs(15 * 60);
+use muster_http::uploads::{ContentEncoding, InflateError, inflate, parse_object_key};
 
 /// The S3 client for uploads. A custom endpoint (moto, LocalStack, MinIO) takes path-style
 /// addressing; AWS itself keeps virtual-hosted style.
@@ -33,61 +22,6 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(sdk.endpoint_url().is_some())
         .build();
     aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Presigned PUTs into one bucket.
-#[derive(Clone)]
-pub struct S3Uploads {
-    client: aws_sdk_s3::Client,
-    bucket: Arc<str>,
-}
-
-impl std::fmt::Debug for S3Uploads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Uploads").field("bucket", &self.bucket).finish()
-    }
-}
-
-impl S3Uploads {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<Arc<str>>) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-        }
-    }
-}
-
-impl Uploads for S3Uploads {
-    fn presign<'a>(
-        &'a self,
-        key: &'a str,
-        encoding: ContentEncoding,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<UploadTarget, UploadError>> + Send + 'a>> {
-        Box::pin(async move {
-            let mut put = self
-                .client
-                .put_object()
-                .bucket(&*self.bucket)
-                .key(key)
-                .content_type("application/json");
-            if encoding == ContentEncoding::Gzip {
-                put = put.content_encoding("gzip");
-            }
-            let presigning = PresigningConfig::expires_in(PRESIGN_EXPIRY).map_err(|e| UploadError(e.to_string()))?;
-            let presigned = put
-                .presigned(presigning)
-                .await
-                .map_err(|e| UploadError(DisplayErrorContext(e).to_string()))?;
-            let expires_at = Utc::now() + chrono::Duration::from_std(PRESIGN_EXPIRY).unwrap_or_default();
-            Ok(UploadTarget {
-                key: key.to_owned(),
-                method: presigned.method().to_owned(),
-                url: presigned.uri().to_owned(),
-                headers: presigned.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-                expires_at,
-            })
-        })
-    }
 }
 
 /// What became of one object S3 reported.
