@@ -14,7 +14,7 @@ use muster_fn_feeds::{FeedUrls, run_feeds};
 #[tokio::main]
 async fn main() -> ExitCode {
     muster_runtime::init(muster_runtime::LogStyle::detect(), "info");
-    let (base, client) = match (base_from_env().await, FeedClient::new(FeedSettings::default())) {
+    let (base, client) = match (base_from_env(), FeedClient::new(FeedSettings::default())) {
         (Ok(base), Ok(client)) => (base, client),
         (Err(error), _) => return fail("cannot start", &error),
         (_, Err(error)) => return fail("cannot build the HTTP client", &error),

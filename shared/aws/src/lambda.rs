@@ -102,12 +102,8 @@ fn required(env: Lookup<'_>, name: &'static str) -> Result<String, EnvError> {
     env(name)?.ok_or(EnvError::Missing(name))
 }
 
-/// The configuration: `Config::default()` with the SLA days and scoring policy the environment
-/// sets, validated whole (a more urgent tier may not get more days, …).
-pub fn config_from_env() -> Result<Config, EnvError> {
-    config_from(&process_env)
-}
-
+/// The configuration: `Config::default()` (or `MUSTER_CONFIG_TOML`) with the SLA days and scoring
+/// policy the environment sets, validated whole (a more urgent tier may not get more days, …).
 fn config_from(env: Lookup<'_>) -> Result<Config, EnvError> {
     // The whole muster.toml (trackers, Slack, sweep, …) may come in one variable; the single
     // settings below override it. Merged as TOML tables so `Config::from_toml` applies the same
@@ -186,16 +182,35 @@ pub struct Base {
     pub sdk: SdkConfig,
 }
 
-/// [`Base`] from the process environment and the SDK's defaults. The SDK reads region and
-/// credentials from the Lambda environment (and `AWS_ENDPOINT_URL`, which tests point at moto).
-/// Everything is checked before the SDK loads, so a bad deployment fails at once and says which
-/// variable is wrong.
-pub async fn base_from_env() -> Result<Base, EnvError> {
-    locations(&process_env)?;
-    config_from_env()?;
-    retention_days(&process_env)?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+/// [`Base`] from the process environment: the function's variables and the SDK settings of
+/// [`sdk_from_lambda_env`]. A bad deployment fails at once and says which variable is wrong.
+pub fn base_from_env() -> Result<Base, EnvError> {
+    let sdk = sdk_from_lambda_env()?;
     base(&env_var, &sdk)
+}
+
+/// SDK settings from the variables Lambda sets: `AWS_REGION` and the execution role's
+/// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), plus
+/// `AWS_ENDPOINT_URL` where tests point it at moto. Timeouts, retries and the HTTPS client are
+/// the service clients' defaults for the latest behavior version. `aws_config::defaults()` would
+/// also look in profile files, IMDS, ECS, web identity and STS, none of which a function has:
+/// leaving that chain out keeps ~0.2 MB of code out of every function (BENCHMARKS.md) and any
+/// I/O out of the cold start.
+pub fn sdk_from_lambda_env() -> Result<SdkConfig, EnvError> {
+    let region = process_env("AWS_REGION")?
+        .or(process_env("AWS_DEFAULT_REGION")?)
+        .ok_or(EnvError::Missing("AWS_REGION"))?;
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            credentials,
+        ));
+    if let Some(endpoint) = process_env("AWS_ENDPOINT_URL")? {
+        sdk = sdk.endpoint_url(endpoint);
+    }
+    Ok(sdk.build())
 }
 
 /// A process environment variable, as [`base`] and [`Base::secrets`] take them.
@@ -356,7 +371,7 @@ pub struct Deployment<T, N> {
 pub async fn deployment_from_env<T, N>(
     sinks: impl FnOnce(&Base, &Secrets) -> Result<(T, N), EnvError>,
 ) -> Result<Deployment<T, N>, EnvError> {
-    base_from_env().await?.into_deployment(&env_var, sinks).await
+    base_from_env()?.into_deployment(&env_var, sinks).await
 }
 
 /// A [`Deployment`] from `vars` (the environment, or a map in tests) and SDK settings.
@@ -534,14 +549,14 @@ fn parse_record(message_id: &str, body: Option<&str>) -> Option<Message> {
 
 /// The triage function after `muster_runtime::init` (see [`serve_stage`]).
 pub async fn serve_triage() -> ExitCode {
-    serve_stage("muster-triage", async { Ok(TriageStage(base_from_env().await?)) }).await
+    serve_stage("muster-triage", async { Ok(TriageStage(base_from_env()?)) }).await
 }
 
 /// The ticket function after `muster_runtime::init` (see [`serve_stage`]).
 #[cfg(feature = "trackers")]
 pub async fn serve_ticket() -> ExitCode {
     serve_stage("muster-ticket", async {
-        let base = base_from_env().await?;
+        let base = base_from_env()?;
         let secrets = base.secrets_from_env().await?;
         let tickets = base.ticket_sink(&secrets)?;
         Ok(TicketStage { base, tickets })
@@ -553,7 +568,7 @@ pub async fn serve_ticket() -> ExitCode {
 #[cfg(feature = "slack")]
 pub async fn serve_notify() -> ExitCode {
     serve_stage("muster-notify", async {
-        let base = base_from_env().await?;
+        let base = base_from_env()?;
         let secrets = base.secrets_from_env().await?;
         let chat = base.chat_sink(&secrets)?;
         Ok(NotifyStage { base, chat })
