@@ -194,7 +194,7 @@ pub fn base_from_env() -> Result<Base, EnvError> {
 /// `AWS_ENDPOINT_URL` where tests point it at moto. Timeouts, retries and the HTTPS client are
 /// the service clients' defaults for the latest behavior version. `aws_config::defaults()` would
 /// also look in profile files, IMDS, ECS, web identity and STS, none of which a function has:
-/// leaving that chain out keeps ~0.2 MB of code out of every function (BENCHMARKS.md) and any
+/// leaving that chain out keeps ~0.6 MB of code out of every function (BENCHMARKS.md) and any
 /// I/O out of the cold start.
 pub fn sdk_from_lambda_env() -> Result<SdkConfig, EnvError> {
     let region = process_env("AWS_REGION")?
