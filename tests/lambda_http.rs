@@ -244,7 +244,7 @@ async fn function_serving(routes: Routes<Served>) -> Option<Function> {
     put_secure(&ssm, &format!("{root}/slack/signing-secret"), SLACK_SIGNING).await;
     let (table, urls) = table_and_queues(&endpoint).await?;
     let bucket = moto::unique_name("muster-uploads");
-    muster_aws::uploads::s3_client(&sdk)
+    moto::s3_client(&sdk)
         .create_bucket()
         .bucket(&bucket)
         .send()
@@ -519,8 +519,8 @@ async fn each_http_function_serves_only_its_own_routes() {
 /// custom endpoint (path style), with and without a session token, gzip or not.
 #[tokio::test]
 async fn presigned_puts_are_the_urls_the_s3_client_presigns() {
-    use muster_aws::aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-    use muster_aws::aws_sdk_s3::presigning::PresigningConfig;
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    use aws_sdk_s3::presigning::PresigningConfig;
     use muster_aws::presign::{PRESIGN_EXPIRY, PresignedPuts};
     use muster_http::uploads::ContentEncoding;
 
@@ -552,7 +552,7 @@ async fn presigned_puts_are_the_urls_the_s3_client_presigns() {
             let puts = PresignedPuts::new(&sdk, bucket).expect("region and credentials are set");
             for encoding in [ContentEncoding::Identity, ContentEncoding::Gzip] {
                 let ours = puts.presign_at(key, encoding, at).await.expect("signed");
-                let mut put = muster_aws::uploads::s3_client(&sdk)
+                let mut put = moto::s3_client(&sdk)
                     .put_object()
                     .bucket(bucket)
                     .key(key)
@@ -618,7 +618,7 @@ async fn put_upload(target: &Value, body: Vec<u8>) -> reqwest::StatusCode {
     put.body(body).send().await.expect("moto answers the PUT").status()
 }
 
-async fn objects(s3: &muster_aws::aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+async fn objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("listing");
     listed
         .contents()
@@ -629,7 +629,7 @@ async fn objects(s3: &muster_aws::aws_sdk_s3::Client, bucket: &str) -> Vec<Strin
 
 #[tokio::test]
 async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event_and_deleted() {
-    use muster_aws::uploads::{UploadOutcome, handle_s3_event, s3_client};
+    use muster_aws::uploads::{S3Objects, UploadOutcome, handle_s3_event};
     let Some(mut function) = function().await else { return };
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(TWO_FINDINGS_SARIF.as_bytes()).expect("gzip");
@@ -670,7 +670,7 @@ async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event
     assert_eq!(target["headers"]["content-encoding"], "gzip", "{target}");
     assert!(!target.to_string().contains(WEBHOOK_SECRET));
     assert!(put_upload(&target, wire.clone()).await.is_success());
-    let s3 = s3_client(&function.sdk);
+    let s3 = moto::s3_client(&function.sdk);
     assert_eq!(objects(&s3, &function.bucket).await, std::slice::from_ref(&key));
     assert!(
         function
@@ -686,8 +686,9 @@ async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event
         .await
         .expect("deployment");
     let config = std::sync::Arc::clone(&uploads.pipeline.config);
+    let objects_client = S3Objects::new(&function.sdk).expect("region and credentials");
     let event = s3_event(&function.bucket, &key, wire.len());
-    let outcomes = handle_s3_event(&uploads.pipeline, &config, &s3, event.clone())
+    let outcomes = handle_s3_event(&uploads.pipeline, &config, &objects_client, event.clone())
         .await
         .expect("ingested");
 
@@ -702,7 +703,7 @@ async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event
     assert!(objects(&s3, &function.bucket).await.is_empty(), "the upload is deleted");
 
     // AND a repeated delivery of the same event (S3 delivers at least once) does nothing
-    let again = handle_s3_event(&uploads.pipeline, &config, &s3, event)
+    let again = handle_s3_event(&uploads.pipeline, &config, &objects_client, event)
         .await
         .expect("repeat");
     assert_eq!(again, [UploadOutcome::AlreadyIngested]);
@@ -717,7 +718,7 @@ async fn a_report_uploaded_through_a_presigned_put_is_ingested_from_its_s3_event
     let outcomes = handle_s3_event(
         &uploads.pipeline,
         &config,
-        &s3,
+        &objects_client,
         s3_event(&function.bucket, &junk_key, 20),
     )
     .await

@@ -40,14 +40,24 @@ pub fn moto_endpoint() -> Option<String> {
         })
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+/// The `moto_server` program: `MUSTER_MOTO_SERVER` (CI sets it), else the one on PATH.
+fn moto_program() -> Option<std::path::PathBuf> {
+    if let Some(program) = std::env::var_os("MUSTER_MOTO_SERVER").filter(|p| !p.is_empty()) {
+        return Some(program.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("moto_server"))
+        .find(|program| program.is_file())
 }
 
 fn start() -> Option<Started> {
-    if !on_path("moto_server") {
-        return None;
-    }
+    spawn(&[])
+}
+
+/// Starts a `moto_server` of this process's own with `env` on a free port.
+fn spawn(env: &[(&str, &str)]) -> Option<Started> {
+    let program = moto_program()?;
     // Port 0 lets the OS pick; the listener is closed just before moto binds it.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -56,10 +66,12 @@ fn start() -> Option<Started> {
     let mut child = Command::new("sh")
         .args([
             "-c",
-            r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & server=$!; read -r _; kill "$server""#,
+            r#""$2" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & server=$!; read -r _; kill "$server""#,
             "moto-wrapper",
         ])
         .arg(port.to_string())
+        .arg(program)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .spawn()
         .expect("sh starts moto_server");
@@ -78,6 +90,85 @@ fn start() -> Option<Started> {
         _child: child,
         _stdin: stdin,
     })
+}
+
+/// A `moto_server` that checks SigV4 signatures, as S3 does, for every request after the first
+/// three; those create an IAM user with an access key allowed everything. Its endpoint and SDK
+/// settings with that user's credentials, and the credentials, or `None` after saying why the
+/// test skips.
+pub async fn signature_checking_moto() -> Option<(muster_aws::aws_config::SdkConfig, Credentials)> {
+    static SERVER: OnceLock<Option<Started>> = OnceLock::new();
+    let Some(server) = SERVER.get_or_init(|| spawn(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])) else {
+        eprintln!("skipped: moto_server not found (pip install 'moto[server]', or set MUSTER_MOTO_SERVER)");
+        return None;
+    };
+    let endpoint = server.endpoint.clone();
+    let user = unique_name("muster-signer");
+    let iam = |form: String| {
+        let endpoint = endpoint.clone();
+        async move {
+            // The first three requests are not checked; this header only names the service.
+            let response = reqwest::Client::new()
+                .post(&endpoint)
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("{form}&Version=2010-05-08"))
+                .send()
+                .await
+                .expect("moto answers IAM");
+            let status = response.status();
+            let text = response.text().await.expect("IAM answer");
+            assert!(status.is_success(), "{form}: {status} {text}");
+            text
+        }
+    };
+    let element = |xml: &str, name: &str| -> String {
+        let start = xml.find(&format!("<{name}>")).expect(name) + name.len() + 2;
+        let end = start + xml[start..].find(&format!("</{name}>")).expect(name);
+        xml[start..end].to_owned()
+    };
+    iam(format!("Action=CreateUser&UserName={user}")).await;
+    let key = iam(format!("Action=CreateAccessKey&UserName={user}")).await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let encoded: String = policy
+        .bytes()
+        .map(|b| match b.is_ascii_alphanumeric() {
+            true => (b as char).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect();
+    iam(format!(
+        "Action=PutUserPolicy&UserName={user}&PolicyName=all&PolicyDocument={encoded}"
+    ))
+    .await;
+    let credentials = Credentials::new(
+        element(&key, "AccessKeyId"),
+        element(&key, "SecretAccessKey"),
+        None,
+        None,
+        "moto-iam",
+    );
+    let sdk = muster_aws::aws_config::SdkConfig::builder()
+        .behavior_version(muster_aws::aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials.clone(),
+        ))
+        .build();
+    Some((sdk, credentials))
+}
+
+/// The S3 client, for setting up and inspecting buckets around the code under test (which signs
+/// its own S3 requests); path-style addressing for a custom endpoint.
+pub fn s3_client(sdk: &muster_aws::aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// A name no other test (in this process or another run against the same server) uses.

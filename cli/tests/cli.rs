@@ -797,7 +797,7 @@ fn a_refusing_tracker_leaves_dead_letters_and_one_alert_and_retry_runs_them_agai
 #[test]
 fn push_sends_a_large_report_through_a_presigned_upload() {
     use muster_aws::presign::PresignedPuts;
-    use muster_aws::uploads::{UploadOutcome, ingest_object, s3_client};
+    use muster_aws::uploads::{S3Objects, UploadOutcome, ingest_object};
     use muster_core::ports::{FindingFilter, FindingStore as _};
     use muster_tests::moto;
     use std::sync::Arc;
@@ -814,9 +814,9 @@ fn push_sends_a_large_report_through_a_presigned_upload() {
         muster_core::Config::from_toml("[[sources]]\nname = \"ci\"\nsecret_env = \"UNUSED\"\n", "test.toml").unwrap(),
     );
     let bucket = moto::unique_name("muster-push");
-    let (s3, pipeline, addr) = runtime.block_on(async {
+    let (s3, objects, pipeline, addr) = runtime.block_on(async {
         let sdk = moto::sdk_config(&endpoint).await;
-        let s3 = s3_client(&sdk);
+        let s3 = moto::s3_client(&sdk);
         s3.create_bucket().bucket(&bucket).send().await.expect("bucket on moto");
         let pipeline = Arc::new(muster_tests::pipeline_at("2026-11-27T10:00:00Z"));
         let http = muster_http::HttpConfig {
@@ -837,7 +837,12 @@ fn push_sends_a_large_report_through_a_presigned_upload() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (s3, pipeline, addr)
+        (
+            s3,
+            S3Objects::new(&sdk).expect("region and credentials"),
+            pipeline,
+            addr,
+        )
     });
 
     let output = Command::new(env!("CARGO_BIN_EXE_muster"))
@@ -857,7 +862,7 @@ fn push_sends_a_large_report_through_a_presigned_upload() {
         // Nothing is ingested until storage reports the object; then all of it is.
         let store = &pipeline.store;
         assert!(store.list_findings(&FindingFilter::default()).await.unwrap().is_empty());
-        let outcome = ingest_object(&*pipeline, &config, &s3, &bucket, &key)
+        let outcome = ingest_object(&*pipeline, &config, &objects, &bucket, &key)
             .await
             .expect("ingested");
         let (results, _) = sarif_result_counts(&report);

@@ -2,7 +2,7 @@
 //! there through the presigned PUTs of `POST /uploads`): ingest each object as its source's
 //! report, then delete it.
 //!
-//! Wiring only: the pipeline and the S3 client are built once per cold start; each event runs
+//! Wiring only: the pipeline and the S3 object client are built once per cold start; each event runs
 //! through `muster_aws::uploads::handle_s3_event`. A retryable failure fails the invocation, so
 //! Lambda retries it and then hands the event to the on-failure queue.
 
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use muster_aws::lambda::{deployment_from_env, outbox_sinks};
-use muster_aws::uploads::{handle_s3_event, s3_client};
+use muster_aws::uploads::{S3Objects, handle_s3_event};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,7 +24,10 @@ async fn main() -> ExitCode {
         Ok(deployment) => deployment,
         Err(error) => return fail("cannot start", &error),
     };
-    let s3 = s3_client(&deployment.sdk);
+    let s3 = match S3Objects::new(&deployment.sdk) {
+        Ok(s3) => s3,
+        Err(error) => return fail("cannot start", &error),
+    };
     let pipeline = &deployment.pipeline;
     let config = &*pipeline.config;
     let handler = |event: LambdaEvent<S3Event>| {

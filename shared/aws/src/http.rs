@@ -69,10 +69,8 @@ where
     #[cfg(feature = "presign")]
     let http = match upload_bucket {
         Some(bucket) => {
-            let puts = crate::presign::PresignedPuts::new(&sdk, &bucket).map_err(|e| EnvError::Invalid {
-                name: crate::lambda::ENV_UPLOAD_BUCKET,
-                message: e.to_string(),
-            })?;
+            let puts =
+                crate::presign::PresignedPuts::new(&sdk, &bucket).map_err(|e| EnvError::AwsSettings(e.to_string()))?;
             http.with_uploads(Arc::new(puts))
         }
         None => http,

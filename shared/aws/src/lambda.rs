@@ -80,6 +80,9 @@ pub enum EnvError {
     /// A request secret muster.toml asks for is in neither the environment nor SSM.
     #[error("{0}")]
     MissingSecret(String),
+    /// The SDK settings lack what a client needs (a region, credentials).
+    #[error("{0}")]
+    AwsSettings(String),
 }
 
 /// Looks up one variable: `Ok(None)` when unset or blank.

@@ -13,6 +13,8 @@ pub mod http;
 pub mod lambda;
 #[cfg(feature = "presign")]
 pub mod presign;
+#[cfg(feature = "presign")]
+pub mod s3;
 pub mod secrets;
 mod sqs;
 #[cfg(feature = "uploads")]
@@ -27,7 +29,5 @@ pub use sqs::{QueueUrls, SqsQueue};
 /// Re-exported so callers configure clients with the exact SDK versions this crate was built with.
 pub use aws_config;
 pub use aws_sdk_dynamodb;
-#[cfg(feature = "uploads")]
-pub use aws_sdk_s3;
 pub use aws_sdk_sqs;
 pub use aws_sdk_ssm;
