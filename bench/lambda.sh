@@ -203,7 +203,8 @@ done
 echo
 
 # --- 3. ingest peak RSS -------------------------------------------------------------------------
-if [[ $RSS_RUNS -eq 0 ]]; then exit "$status"; fi
+# Only when ingest is among the functions built.
+if [[ $RSS_RUNS -eq 0 || ! " ${FUNCTIONS[*]} " =~ " ingest " ]]; then exit "$status"; fi
 gen() { # gen RESULTS OUT
   [[ -s $2 ]] || "$BIN_DIR/gen-report" sarif --results "$1" --runs 1 --rules 50 --dup 0.2 --seed 7 --out "$2" >/dev/null
 }
