@@ -158,6 +158,8 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every statement of the pipeline's paths stays prepared (rusqlite's default keeps 16).
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -407,19 +409,16 @@ impl RunStore for SqliteStore {
         let scope = scope.clone();
         self.call(move |conn| {
             let row = conn
-                .query_row(
-                    "SELECT run_id, at, received, digest, fingerprints FROM scopes WHERE scope = ?1",
-                    [scope.as_str()],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, i64>(2)?,
-                            row.get::<_, Vec<u8>>(3)?,
-                            row.get::<_, Vec<u8>>(4)?,
-                        ))
-                    },
-                )
+                .prepare_cached("SELECT run_id, at, received, digest, fingerprints FROM scopes WHERE scope = ?1")?
+                .query_row([scope.as_str()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
                 .optional()?;
             let Some((id, at, received, digest, fingerprints)) = row else {
                 return Ok(None);
@@ -530,14 +529,11 @@ impl TicketStore for SqliteStore {
     async fn ticket(&self, group: &GroupKey) -> Result<Option<Ticket>, StoreError> {
         let group = group.to_string();
         self.call(move |conn| {
-            conn.query_row(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE group_key = ?1"),
-                [group],
-                ticket_from_row,
-            )
-            .optional()?
-            .map(decode_ticket)
-            .transpose()
+            conn.prepare_cached(&format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE group_key = ?1"))?
+                .query_row([group], ticket_from_row)
+                .optional()?
+                .map(decode_ticket)
+                .transpose()
         })
         .await
     }
@@ -547,8 +543,9 @@ impl TicketStore for SqliteStore {
         let (acknowledged, told) = ticket_json(&ticket)?;
         let inserted = self
             .call(move |conn| {
-                let changed = conn.execute(
+                let changed = conn.prepare_cached(
                     &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (group_key) DO NOTHING"),
+                )?.execute(
                     params![
                         ticket.group.as_str(),
                         ticket.tracker,
@@ -576,22 +573,20 @@ impl TicketStore for SqliteStore {
         let ticket = ticket.clone();
         let (acknowledged, told) = ticket_json(&ticket)?;
         self.call(move |conn| {
-            conn.execute(
-                &format!(
-                    "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    ticket.group.as_str(),
-                    ticket.tracker,
-                    ticket.key,
-                    ticket.url,
-                    ticket.state.as_str(),
-                    ticket.digest,
-                    time_text(ticket.updated_at),
-                    acknowledged,
-                    told
-                ],
-            )?;
+            conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?
+            .execute(params![
+                ticket.group.as_str(),
+                ticket.tracker,
+                ticket.key,
+                ticket.url,
+                ticket.state.as_str(),
+                ticket.digest,
+                time_text(ticket.updated_at),
+                acknowledged,
+                told
+            ])?;
             Ok(())
         })
         .await
@@ -614,9 +609,10 @@ impl OutboxStore for SqliteStore {
         let entry = entry.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let inserted = tx.execute(
+            let inserted = tx.prepare_cached(
                 "INSERT INTO outbox (kind, action, target, dedupe_key, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (dedupe_key) DO NOTHING",
+            )?.execute(
                 params![
                     entry.kind,
                     entry.action,
@@ -626,9 +622,9 @@ impl OutboxStore for SqliteStore {
                     time_text(entry.created_at)
                 ],
             )? == 1;
-            let id: i64 = tx.query_row("SELECT id FROM outbox WHERE dedupe_key = ?1", [&entry.dedupe_key], |row| {
-                row.get(0)
-            })?;
+            let id: i64 = tx
+                .prepare_cached("SELECT id FROM outbox WHERE dedupe_key = ?1")?
+                .query_row([&entry.dedupe_key], |row| row.get(0))?;
             tx.commit()?;
             Ok((u64::try_from(id).unwrap_or_default(), inserted))
         })
@@ -649,14 +645,11 @@ impl OutboxStore for SqliteStore {
     async fn outbox_entry(&self, dedupe_key: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let dedupe_key = dedupe_key.to_owned();
         self.call(move |conn| {
-            conn.query_row(
-                &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dedupe_key = ?1"),
-                [dedupe_key],
-                outbox_from_row,
-            )
-            .optional()?
-            .map(decode_outbox)
-            .transpose()
+            conn.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE dedupe_key = ?1"))?
+                .query_row([dedupe_key], outbox_from_row)
+                .optional()?
+                .map(decode_outbox)
+                .transpose()
         })
         .await
     }
@@ -750,11 +743,8 @@ impl DeadLetterStore for SqliteStore {
 
 fn document<T: serde::de::DeserializeOwned>(conn: &Connection, kind: &str, name: &str) -> anyhow::Result<Option<T>> {
     let body: Option<String> = conn
-        .query_row(
-            "SELECT body FROM documents WHERE kind = ?1 AND name = ?2",
-            [kind, name],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT body FROM documents WHERE kind = ?1 AND name = ?2")?
+        .query_row([kind, name], |row| row.get(0))
         .optional()?;
     body.map(|body| serde_json::from_str(&body).with_context(|| format!("stored {kind} {name:?} is not valid")))
         .transpose()
