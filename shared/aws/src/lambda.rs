@@ -200,8 +200,14 @@ pub fn base_from_env() -> Result<Base, EnvError> {
 /// leaving that chain out keeps ~0.6 MB of code out of every function (BENCHMARKS.md) and any
 /// I/O out of the cold start.
 pub fn sdk_from_lambda_env() -> Result<SdkConfig, EnvError> {
-    let region = process_env("AWS_REGION")?
-        .or(process_env("AWS_DEFAULT_REGION")?)
+    sdk_from(&process_env)
+}
+
+/// [`sdk_from_lambda_env`] over `env`; the credentials are still read from the process
+/// environment when a client first signs.
+fn sdk_from(env: Lookup) -> Result<SdkConfig, EnvError> {
+    let region = env("AWS_REGION")?
+        .or(env("AWS_DEFAULT_REGION")?)
         .ok_or(EnvError::Missing("AWS_REGION"))?;
     let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
     let mut sdk = SdkConfig::builder()
@@ -210,7 +216,7 @@ pub fn sdk_from_lambda_env() -> Result<SdkConfig, EnvError> {
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
             credentials,
         ));
-    if let Some(endpoint) = process_env("AWS_ENDPOINT_URL")? {
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL")? {
         sdk = sdk.endpoint_url(endpoint);
     }
     Ok(sdk.build())
@@ -622,6 +628,30 @@ mod tests {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().to_owned()))
         }
+    }
+
+    #[test]
+    fn sdk_settings_need_a_region_and_take_the_endpoint_lambda_or_a_test_sets() {
+        let error = sdk_from(&env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")])).unwrap_err();
+        assert!(matches!(error, EnvError::Missing("AWS_REGION")), "{error}");
+        assert_eq!(error.to_string(), "environment variable AWS_REGION is not set");
+        assert!(sdk_from(&env(&[("AWS_REGION", "  ")])).is_err(), "blank is unset");
+
+        let sdk = sdk_from(&env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ]))
+        .unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"), "AWS_REGION wins");
+        assert_eq!(sdk.endpoint_url(), None);
+        assert!(sdk.credentials_provider().is_some());
+        let sdk = sdk_from(&env(&[
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:45123"),
+        ]))
+        .unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:45123"));
     }
 
     #[test]
