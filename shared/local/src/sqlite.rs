@@ -525,6 +525,31 @@ fn ticket_json(ticket: &Ticket) -> Result<(Option<String>, Option<String>), Stor
 
 const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged, told";
 
+/// `{insert} (columns) VALUES (…) {conflict}` for one ticket, `acknowledged` and `told` already
+/// encoded; the rows changed (0 when a claim finds the group taken).
+fn write_ticket(
+    conn: &Connection,
+    insert: &str,
+    conflict: &str,
+    ticket: &Ticket,
+    (acknowledged, told): (&Option<String>, &Option<String>),
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&format!(
+        "{insert} ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) {conflict}"
+    ))?
+    .execute(params![
+        ticket.group.as_str(),
+        ticket.tracker,
+        ticket.key,
+        ticket.url,
+        ticket.state.as_str(),
+        ticket.digest,
+        time_text(ticket.updated_at),
+        acknowledged,
+        told
+    ])
+}
+
 impl TicketStore for SqliteStore {
     async fn ticket(&self, group: &GroupKey) -> Result<Option<Ticket>, StoreError> {
         let group = group.to_string();
@@ -543,20 +568,12 @@ impl TicketStore for SqliteStore {
         let (acknowledged, told) = ticket_json(&ticket)?;
         let inserted = self
             .call(move |conn| {
-                let changed = conn.prepare_cached(
-                    &format!("INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (group_key) DO NOTHING"),
-                )?.execute(
-                    params![
-                        ticket.group.as_str(),
-                        ticket.tracker,
-                        ticket.key,
-                        ticket.url,
-                        ticket.state.as_str(),
-                        ticket.digest,
-                        time_text(ticket.updated_at),
-                        acknowledged,
-                        told
-                    ],
+                let changed = write_ticket(
+                    conn,
+                    "INSERT INTO tickets",
+                    "ON CONFLICT (group_key) DO NOTHING",
+                    &ticket,
+                    (&acknowledged, &told),
                 )?;
                 Ok((changed == 1, ticket.group))
             })
@@ -573,20 +590,13 @@ impl TicketStore for SqliteStore {
         let ticket = ticket.clone();
         let (acknowledged, told) = ticket_json(&ticket)?;
         self.call(move |conn| {
-            conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))?
-            .execute(params![
-                ticket.group.as_str(),
-                ticket.tracker,
-                ticket.key,
-                ticket.url,
-                ticket.state.as_str(),
-                ticket.digest,
-                time_text(ticket.updated_at),
-                acknowledged,
-                told
-            ])?;
+            write_ticket(
+                conn,
+                "INSERT OR REPLACE INTO tickets",
+                "",
+                &ticket,
+                (&acknowledged, &told),
+            )?;
             Ok(())
         })
         .await
