@@ -63,16 +63,14 @@ async fn signed_s3_requests_pass_s3_signature_checks_and_tampered_ones_fail() {
 
         // WHEN the uploads function reads it with its signed GetObject
         let fetched = objects.get(&bucket, key, 1 << 20).await.expect("signed GetObject");
-        // THEN it reads what was stored, under that exact key
+        // THEN it reads what the S3 client stored under that key (moto answers NoSuchKey for a
+        // path that names another key)
         let Fetched::Object(object) = fetched else {
             panic!("{key}: {fetched:?}")
         };
         assert_eq!(object.bytes, body, "{key}");
         let expected_encoding = gzip.then(|| "gzip".to_owned());
         assert_eq!(object.content_encoding, expected_encoding, "{key}");
-        let listed = s3.list_objects_v2().bucket(&bucket).prefix(*key).send().await.unwrap();
-        let stored_keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
-        assert!(stored_keys.contains(key), "{key} stored as {stored_keys:?}");
 
         // AND a limit below the object's size reads nothing
         assert_eq!(
