@@ -93,12 +93,15 @@ fn spawn(env: &[(&str, &str)]) -> Option<Started> {
 }
 
 /// A `moto_server` that checks SigV4 signatures, as S3 does, for every request after the first
-/// three; those create an IAM user with an access key allowed everything. Its endpoint and SDK
-/// settings with that user's credentials, and the credentials, or `None` after saying why the
-/// test skips.
-pub async fn signature_checking_moto() -> Option<(muster_aws::aws_config::SdkConfig, Credentials)> {
+/// `3 + setup`: three create an IAM user with an access key allowed everything, and the next
+/// `setup` are the caller's set-up (buckets, objects) with the S3 client, so that only the
+/// requests under test are checked. Its SDK settings with that user's credentials, and the
+/// credentials, or `None` after saying why the test skips. One server per test process: the
+/// first caller's `setup` counts.
+pub async fn signature_checking_moto(setup: usize) -> Option<(muster_aws::aws_config::SdkConfig, Credentials)> {
     static SERVER: OnceLock<Option<Started>> = OnceLock::new();
-    let Some(server) = SERVER.get_or_init(|| spawn(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])) else {
+    let unchecked = (3 + setup).to_string();
+    let Some(server) = SERVER.get_or_init(|| spawn(&[("INITIAL_NO_AUTH_ACTION_COUNT", &unchecked)])) else {
         eprintln!("skipped: moto_server not found (pip install 'moto[server]', or set MUSTER_MOTO_SERVER)");
         return None;
     };

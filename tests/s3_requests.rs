@@ -34,33 +34,40 @@ fn with_secret(sdk: &SdkConfig, credentials: &Credentials, secret: &str) -> SdkC
 
 #[tokio::test]
 async fn signed_s3_requests_pass_s3_signature_checks_and_tampered_ones_fail() {
-    let Some((sdk, credentials)) = moto::signature_checking_moto().await else {
+    // Set-up by the S3 client, before moto starts checking: the bucket, one object per key and
+    // one that stays. (moto cannot check presigned URLs, which a test compares byte for byte
+    // with the S3 client's presigner instead.)
+    let Some((sdk, credentials)) = moto::signature_checking_moto(KEYS.len() + 2).await else {
         return;
     };
     let s3 = moto::s3_client(&sdk);
     let bucket = moto::unique_name("muster-signed");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("the S3 client's own signature passes");
-    let objects = S3Objects::new(&sdk).expect("region and credentials");
-
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let body = |i: usize, key: &str| format!("report {i} for {key}").into_bytes();
     for (i, key) in KEYS.iter().enumerate() {
-        // GIVEN an object stored under the key (by the S3 client: moto cannot check presigned
-        // URLs, which a test compares byte for byte with the S3 client's presigner instead)
-        let gzip = i % 2 == 0;
-        let body = format!("report {i} for {key}").into_bytes();
         let mut put = s3
             .put_object()
             .bucket(&bucket)
             .key(*key)
-            .body(ByteStream::from(body.clone()));
-        if gzip {
+            .body(ByteStream::from(body(i, key)));
+        if i % 2 == 0 {
             put = put.content_encoding("gzip");
         }
         put.send().await.expect("stored");
+    }
+    let kept = "uploads/ci/kept.json";
+    s3.put_object()
+        .bucket(&bucket)
+        .key(kept)
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .expect("stored");
+    let objects = S3Objects::new(&sdk).expect("region and credentials");
 
+    for (i, key) in KEYS.iter().enumerate() {
+        let gzip = i % 2 == 0;
+        let body = body(i, key);
         // WHEN the uploads function reads it with its signed GetObject
         let fetched = objects.get(&bucket, key, 1 << 20).await.expect("signed GetObject");
         // THEN it reads what the S3 client stored under that key (moto answers NoSuchKey for a
@@ -87,28 +94,21 @@ async fn signed_s3_requests_pass_s3_signature_checks_and_tampered_ones_fail() {
     }
 
     // A wrong secret is refused at once: a signature error is not retried.
-    s3.put_object()
-        .bucket(&bucket)
-        .key(KEYS[0])
-        .body(ByteStream::from_static(b"{}"))
-        .send()
-        .await
-        .unwrap();
     let wrong = S3Objects::new(&with_secret(&sdk, &credentials, "not-the-secret")).expect("credentials");
     let started = Instant::now();
     let error = wrong
-        .get(&bucket, KEYS[0], 1 << 20)
+        .get(&bucket, kept, 1 << 20)
         .await
         .expect_err("a bad signature fails");
     assert!(error.to_string().contains("SignatureDoesNotMatch"), "{error}");
     assert!(!error.to_string().contains("not-the-secret"), "{error}");
     assert!(!error.to_string().contains("attempts"), "not retried: {error}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    let error = wrong.delete(&bucket, KEYS[0]).await.expect_err("a bad signature fails");
+    let error = wrong.delete(&bucket, kept).await.expect_err("a bad signature fails");
     assert!(error.to_string().contains("SignatureDoesNotMatch"), "{error}");
     assert!(
         objects
-            .get(&bucket, KEYS[0], 1 << 20)
+            .get(&bucket, kept, 1 << 20)
             .await
             .is_ok_and(|f| matches!(f, Fetched::Object(_))),
         "a refused delete leaves the object"
