@@ -76,7 +76,7 @@ impl S3Signer {
     /// Everything before the key: `https://{bucket}.s3.{region}.amazonaws.com/` on AWS,
     /// `{endpoint}/{bucket}/` for a custom endpoint, and path style for a bucket name with dots,
     /// which a virtual host's TLS certificate cannot cover.
-    pub fn bucket_url(&self, bucket: &str) -> String {
+    fn bucket_url(&self, bucket: &str) -> String {
         let bucket_segment = utf8_percent_encode(bucket, KEY_SEGMENT);
         let region = &*self.region;
         match &self.endpoint {

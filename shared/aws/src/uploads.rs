@@ -106,7 +106,7 @@ impl S3Objects {
     /// Reads `bucket/key`, unless it is missing or larger than `limit` bytes.
     pub async fn get(&self, bucket: &str, key: &str, limit: usize) -> Result<Fetched, S3CallError> {
         let url = self.signer.object_url(bucket, key);
-        self.call("GET", &url, |response| async move {
+        self.call("GET", "GetObject", &url, |response| async move {
             let (parts, body) = response.into_parts();
             if parts.status == http::StatusCode::NOT_FOUND {
                 let body = read_error_body(body).await;
@@ -138,7 +138,7 @@ impl S3Objects {
     /// Deletes `bucket/key`; deleting a missing key succeeds, as in S3.
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3CallError> {
         let url = self.signer.object_url(bucket, key);
-        self.call("DELETE", &url, |response| async move {
+        self.call("DELETE", "DeleteObject", &url, |response| async move {
             let (parts, body) = response.into_parts();
             match parts.status.is_success() {
                 true => Ok(()),
@@ -148,17 +148,14 @@ impl S3Objects {
         .await
     }
 
-    /// Sends `method url`, signed afresh for each attempt, and hands the response to `read`;
-    /// retries what `read` (or the connection) says may succeed later.
-    async fn call<T, F, Fut>(&self, method: &str, url: &str, read: F) -> Result<T, S3CallError>
+    /// Sends `method url` (S3's `operation`, for errors and logs), signed afresh for each
+    /// attempt, and hands the response to `read`; retries what `read` (or the connection) says
+    /// may succeed later.
+    async fn call<T, F, Fut>(&self, method: &str, operation: &'static str, url: &str, read: F) -> Result<T, S3CallError>
     where
         F: Fn(http::Response<hyper::body::Incoming>) -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        let operation = match method {
-            "GET" => "GetObject",
-            _ => "DeleteObject",
-        };
         let mut attempt = 1;
         loop {
             let request = self
