@@ -51,6 +51,25 @@ fn moto_program() -> Option<std::path::PathBuf> {
         .find(|program| program.is_file())
 }
 
+/// The first moto whose signature check keeps the request path as sent; 5.2.1 decodes it, so it
+/// refuses correct signatures (boto3's too) of keys with reserved characters such as `+`.
+const SIGNATURE_CHECKS_FROM: (u32, u32, u32) = (5, 2, 5);
+
+/// The version of the moto that `program` runs, asked of the Python its `#!` line names; `None`
+/// when that cannot be told (then the test runs and shows what moto says).
+fn moto_version(program: &std::path::Path) -> Option<(u32, u32, u32)> {
+    let script = std::fs::read(program).ok()?;
+    let first_line = script.split(|b| *b == b'\n').next()?;
+    let python = std::str::from_utf8(first_line.strip_prefix(b"#!")?).ok()?.trim();
+    let output = Command::new(python)
+        .args(["-c", "import moto; print(moto.__version__)"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let mut parts = text.trim().split('.').map(|part| part.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
 fn start() -> Option<Started> {
     spawn(&[])
 }
@@ -100,6 +119,20 @@ fn spawn(env: &[(&str, &str)]) -> Option<Started> {
 /// first caller's `setup` counts.
 pub async fn signature_checking_moto(setup: usize) -> Option<(muster_aws::aws_config::SdkConfig, Credentials)> {
     static SERVER: OnceLock<Option<Started>> = OnceLock::new();
+    if let Some(version) = moto_program().and_then(|program| moto_version(&program))
+        && version < SIGNATURE_CHECKS_FROM
+    {
+        // .ci/run installs a newer one: there an old moto is a set-up error, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "moto {version:?} refuses correct S3 signatures; CI needs moto >= {SIGNATURE_CHECKS_FROM:?}"
+        );
+        eprintln!(
+            "skipped: moto {version:?} decodes request paths before checking S3 signatures \
+             (fixed by 5.2.5): pip install -U 'moto[server]>=5.2.5', or set MUSTER_MOTO_SERVER"
+        );
+        return None;
+    }
     let unchecked = (3 + setup).to_string();
     let Some(server) = SERVER.get_or_init(|| spawn(&[("INITIAL_NO_AUTH_ACTION_COUNT", &unchecked)])) else {
         eprintln!("skipped: moto_server not found (pip install 'moto[server]', or set MUSTER_MOTO_SERVER)");
