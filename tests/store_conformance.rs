@@ -11,7 +11,7 @@ use muster_core::model::{
 };
 use muster_core::ports::{DeadLetter, FindingFilter, FindingStore, OutboxEntry, Store, StoreError};
 use muster_core::ssvc;
-use muster_local::SqliteStore;
+use muster_local::{SqliteStore, StoreThreads};
 use muster_tests::at;
 
 fn finding(n: u8, severity: Severity, tier: Option<Tier>, status: Status) -> Finding {
@@ -465,6 +465,11 @@ macro_rules! conformance {
 }
 
 conformance!(sqlite, Some(SqliteStore::open_in_memory().unwrap()));
+// One-shot CLI commands run the store's calls on the caller's thread.
+conformance!(
+    sqlite_on_caller_thread,
+    Some(SqliteStore::open_in_memory().unwrap().on_threads(StoreThreads::Caller))
+);
 conformance!(dynamodb, muster_tests::moto::dynamo_store().await);
 
 /// The file-backed store keeps everything across reopen (WAL mode, migrations applied once).

@@ -32,7 +32,7 @@ use muster_core::services::ingest::apply_report;
 use muster_core::services::ticket::open_groups;
 use muster_core::services::triage::{accept_risk, review_acceptances};
 use muster_core::{AssetKey, Config, Finding, Fingerprint, IngestSummary, SourceName, Status, TeamId, Tier};
-use muster_local::{EmbeddedPipeline, embedded};
+use muster_local::{EmbeddedPipeline, StoreThreads, embedded};
 
 /// Turn scanner output into owned, tracked, fixed work.
 #[derive(Debug, Parser)]
@@ -387,7 +387,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.slack = None;
     }
     let config = Arc::new(config);
-    let pipeline = embedded(&cli.global.db, Arc::clone(&config))?;
+    // A server keeps its store calls off the threads that answer requests; every other command
+    // has nothing else to run meanwhile.
+    let threads = match cli.command {
+        Command::Serve(_) => StoreThreads::BlockingPool,
+        _ => StoreThreads::Caller,
+    };
+    let pipeline = embedded(&cli.global.db, Arc::clone(&config), threads)?;
     let json = cli.global.json;
     match cli.command {
         Command::Ingest(args) => ingest(&pipeline, &config, args, json).await,

@@ -15,7 +15,7 @@ use muster_core::services::Pipeline;
 use muster_trackers::TrackerRouter;
 
 pub use queue::{DrainReport, LocalQueue, RetryPolicy};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreThreads};
 
 /// The pipeline as `muster` runs it by default.
 pub type EmbeddedPipeline = Pipeline<SqliteStore, LocalQueue, Tickets<SqliteStore>, Chat<SqliteStore>, SystemClock>;
@@ -26,10 +26,10 @@ pub type Tickets<S> = TrackerRouter<OutboxTickets<S>>;
 /// Chat goes to Slack when `[slack]` is configured, else to the outbox.
 pub type Chat<S> = muster_slack::SlackOrOutbox<S>;
 
-/// Opens the database at `db` and wires the embedded pipeline over it. Tracker tokens are read
-/// from the environment here, once.
-pub fn embedded(db: &Path, config: Arc<Config>) -> anyhow::Result<EmbeddedPipeline> {
-    let store = SqliteStore::open(db)?;
+/// Opens the database at `db` and wires the embedded pipeline over it, its store calls run on
+/// `threads`. Tracker tokens are read from the environment here, once.
+pub fn embedded(db: &Path, config: Arc<Config>, threads: StoreThreads) -> anyhow::Result<EmbeddedPipeline> {
+    let store = SqliteStore::open(db)?.on_threads(threads);
     let tickets = muster_trackers::from_config(
         &config.trackers,
         |name| std::env::var(name).ok(),

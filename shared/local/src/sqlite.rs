@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode, migrated in code at open.
 //!
 //! Findings are kept as JSON documents with the columns the pipeline filters on beside them.
-//! Every port call runs on tokio's blocking pool, so a slow disk never stalls the server. A
-//! batch is one transaction: either all of it is stored or none.
+//! A server's port calls run on tokio's blocking pool, so a slow disk never stalls its other
+//! requests; one-shot commands run them on the caller's thread (`StoreThreads`). A batch is one
+//! transaction: either all of it is stored or none.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -124,6 +125,19 @@ ALTER TABLE tickets ADD COLUMN told TEXT;
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    threads: StoreThreads,
+}
+
+/// Where the store's SQLite calls run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoreThreads {
+    /// Tokio's blocking pool: a slow disk never holds up a server's other requests.
+    #[default]
+    BlockingPool,
+    /// The calling task's thread, for one-shot commands whose runtime serves nothing else:
+    /// there the two thread hand-offs of a pool call cost more than most calls themselves, and
+    /// a 20k-result report makes ~8,000 of them (BENCHMARKS.md, "Against the Python peers").
+    Caller,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -163,25 +177,40 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            threads: StoreThreads::default(),
         })
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// The same store, with its calls run on `threads`.
+    pub fn on_threads(self, threads: StoreThreads) -> Self {
+        Self { threads, ..self }
+    }
+
+    /// Runs `work` with the connection, on the threads the store was opened for.
     async fn call<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<R> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
+        fn locked<R>(
+            conn: &Mutex<Connection>,
+            work: impl FnOnce(&mut Connection) -> anyhow::Result<R>,
+        ) -> anyhow::Result<R> {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back),
             // so a poisoned lock is safe to reuse.
             let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("store task failed: {e}")))?
-        .map_err(StoreError::Unknown)
+        }
+        let outcome = match self.threads {
+            StoreThreads::Caller => locked(&self.conn, work),
+            StoreThreads::BlockingPool => {
+                let conn = Arc::clone(&self.conn);
+                tokio::task::spawn_blocking(move || locked(&conn, work))
+                    .await
+                    .map_err(|e| StoreError::Unknown(anyhow::anyhow!("store task failed: {e}")))?
+            }
+        };
+        outcome.map_err(StoreError::Unknown)
     }
 }
 
