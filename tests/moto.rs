@@ -127,9 +127,10 @@ pub async fn signature_checking_moto(setup: usize) -> Option<(muster_aws::aws_co
             std::env::var_os("CI").is_none(),
             "moto {version:?} refuses correct S3 signatures; CI needs moto >= {SIGNATURE_CHECKS_FROM:?}"
         );
+        let (major, minor, patch) = SIGNATURE_CHECKS_FROM;
         eprintln!(
-            "skipped: moto {version:?} decodes request paths before checking S3 signatures \
-             (fixed by 5.2.5): pip install -U 'moto[server]>=5.2.5', or set MUSTER_MOTO_SERVER"
+            "skipped: moto {version:?} decodes request paths before checking S3 signatures: \
+             pip install -U 'moto[server]>={major}.{minor}.{patch}', or set MUSTER_MOTO_SERVER"
         );
         return None;
     }
