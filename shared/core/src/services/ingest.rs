@@ -264,7 +264,9 @@ impl ScopeIngest<'_> {
             .map(|f| (f.fingerprint(), f))
             .collect();
 
-        let mut changed = Vec::new();
+        // Sized up front: a first scan changes every finding, and regrowing a vector of whole
+        // findings copies them all at each doubling.
+        let mut changed = Vec::with_capacity(detections.len() + missing.len());
         let mut to_triage = Vec::new();
         let mut to_ticket = Vec::new();
         for (detection, hash) in detections.into_iter().zip(hashes) {
