@@ -104,7 +104,7 @@ impl GateArgs {
     }
 }
 
-fn parse_now(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn parse_now(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
     match text {
         Some(text) => Ok(DateTime::parse_from_rfc3339(text)
             .with_context(|| format!("--now {text:?}: expected an RFC 3339 time such as 2026-12-01T09:00:00Z"))?

@@ -479,13 +479,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
         Command::Retry(args) => retry(&pipeline, args, json).await,
         Command::Sweep(args) => {
-            let now = match &args.now {
-                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-                    .with_context(|| format!("--now {text:?}: expected an RFC 3339 time such as 2026-12-01T09:00:00Z"))?
-                    .to_utc(),
-                None => chrono::Utc::now(),
-            };
-            let report = pipeline.sweep(now).await?;
+            let report = pipeline.sweep(digest::parse_now(args.now.as_deref())?).await?;
             output::swept(&report, json)
         }
         Command::Ack(args) => {
@@ -535,16 +529,29 @@ fn parse_until(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .to_utc())
 }
 
+/// The most a gzipped context file (owners, assets, intel feeds) may inflate to: the largest
+/// real one, the EPSS feed, is ~10 MB uncompressed, so this only stops a gzip bomb from taking
+/// the machine's memory.
+const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
 fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut inflated = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut inflated)
-            .with_context(|| format!("{}: not a valid gzip file", path.display()))?;
-        return Ok(inflated);
+        return inflate_bounded(&bytes, MAX_INFLATED_BYTES).with_context(|| path.display().to_string());
     }
     Ok(bytes)
+}
+
+fn inflate_bounded(gzipped: &[u8], limit: u64) -> anyhow::Result<Vec<u8>> {
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(gzipped)
+        .take(limit + 1)
+        .read_to_end(&mut inflated)
+        .context("not a valid gzip file")?;
+    if inflated.len() as u64 > limit {
+        bail!("inflates to more than {limit} bytes; gunzip it and check its content first");
+    }
+    Ok(inflated)
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
@@ -912,7 +919,30 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
 mod tests {
     use clap::CommandFactory as _;
 
-    use super::Cli;
+    use std::io::Write as _;
+
+    use super::{Cli, inflate_bounded};
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzipped_files_inflate_up_to_the_limit_and_no_further() {
+        let text = b"team: payments\n".repeat(100);
+        assert_eq!(inflate_bounded(&gzip(&text), text.len() as u64).unwrap(), text);
+        let error = inflate_bounded(&gzip(&text), text.len() as u64 - 1).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("more than {} bytes", text.len() - 1)),
+            "{error:#}"
+        );
+        let error = inflate_bounded(&[0x1f, 0x8b, 0, 1, 2], 100).unwrap_err();
+        assert!(error.to_string().contains("not a valid gzip file"), "{error:#}");
+    }
 
     /// A newcomer reads `--help` first: every command shows at least one example there.
     #[test]
