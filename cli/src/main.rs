@@ -917,23 +917,20 @@ async fn serve(pipeline: EmbeddedPipeline, config: Arc<Config>, args: ServeArgs)
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
-
     use std::io::Write as _;
 
-    use super::{Cli, inflate_bounded};
+    use clap::CommandFactory as _;
 
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    }
+    use super::{Cli, inflate_bounded};
 
     #[test]
     fn gzipped_files_inflate_up_to_the_limit_and_no_further() {
         let text = b"team: payments\n".repeat(100);
-        assert_eq!(inflate_bounded(&gzip(&text), text.len() as u64).unwrap(), text);
-        let error = inflate_bounded(&gzip(&text), text.len() as u64 - 1).unwrap_err();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&text).unwrap();
+        let gzipped = encoder.finish().unwrap();
+        assert_eq!(inflate_bounded(&gzipped, text.len() as u64).unwrap(), text);
+        let error = inflate_bounded(&gzipped, text.len() as u64 - 1).unwrap_err();
         assert!(
             error
                 .to_string()
