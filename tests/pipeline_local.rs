@@ -536,3 +536,69 @@ async fn the_ticket_stage_queues_a_notification_only_for_groups_told_at_once() {
     assert_eq!(pipeline.store.tickets().await.unwrap().len(), tiers.len());
     assert_eq!(pipeline.queue.len(), queued + urgent);
 }
+
+#[tokio::test]
+async fn notify_alerts_from_the_summary_the_ticket_stage_kept_on_the_ticket() {
+    // GIVEN a report's groups ticketed, their notifications not sent yet
+    let pipeline = pipeline_at("2026-11-27T10:00:00Z");
+    let report = muster_tests::fixture("trivy-shop-api.json");
+    pipeline.ingest(trivy_request(&report)).await.unwrap();
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    for group in distinct_groups(&findings) {
+        pipeline.handle(&Message::Ticket { group }).await.unwrap();
+    }
+    let urgent = findings
+        .iter()
+        .find(|f| f.triage.as_ref().is_some_and(|t| t.risk.tier <= Tier::P2))
+        .expect("the fixture has an urgent group");
+    let group = urgent.group().unwrap().clone();
+    let members: Vec<_> = findings.iter().filter(|f| f.group() == Some(&group)).cloned().collect();
+    let ticket = pipeline.store.ticket(&group).await.unwrap().unwrap();
+    let summary = ticket.summary.clone().expect("the ticket stage keeps a summary");
+    assert_eq!(summary.open, members.len());
+    assert!(summary.tier <= Tier::P2 && !summary.evidence.is_empty(), "{summary:?}");
+
+    let notify = |minute: u32| Message::Notify {
+        group: group.clone(),
+        event: muster_core::messages::TicketEvent::Opened,
+        at: at(&format!("2026-11-27T10:{minute:02}:00Z")),
+    };
+    let last_chat = || async {
+        let outbox = pipeline.store.outbox().await.unwrap();
+        outbox.into_iter().rfind(|e| e.kind == "chat").unwrap().payload
+    };
+
+    // WHEN it is told from the summary, and again from a ticket stored before summaries existed
+    pipeline.handle(&notify(1)).await.unwrap();
+    let from_summary = last_chat().await;
+    pipeline
+        .store
+        .save_ticket(&muster_core::model::Ticket {
+            summary: None,
+            ..ticket.clone()
+        })
+        .await
+        .unwrap();
+    pipeline.handle(&notify(2)).await.unwrap();
+    let from_group = last_chat().await;
+
+    // THEN both say the same
+    assert_eq!(from_summary["card"], from_group["card"]);
+    assert_eq!(from_summary["text"], from_group["text"]);
+    assert_eq!(from_summary["card"]["fix"], summary.fix.as_str());
+
+    // WHEN the members change after the ticket's last sync
+    pipeline.store.save_ticket(&ticket).await.unwrap();
+    let resolved: Vec<_> = members
+        .into_iter()
+        .map(|mut f| {
+            f.status = Status::Resolved;
+            f
+        })
+        .collect();
+    pipeline.store.save_findings(&resolved).await.unwrap();
+    pipeline.handle(&notify(3)).await.unwrap();
+
+    // THEN the alert still says what the ticket says: notify did not read the group
+    assert_eq!(last_chat().await["card"], from_summary["card"]);
+}

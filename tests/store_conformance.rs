@@ -172,6 +172,7 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
         updated_at: at("2026-11-01T10:00:00Z"),
         acknowledged: None,
         told: None,
+        summary: None,
     };
     store.claim_ticket(&claim).await.unwrap();
     let again = store.claim_ticket(&claim).await.unwrap_err();
@@ -189,6 +190,15 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
         told: Some(muster_core::model::Told {
             rung: muster_core::model::Rung::Breached,
             at: at("2026-11-03T10:00:00Z"),
+        }),
+        summary: Some(muster_core::model::GroupSummary {
+            tier: muster_core::model::Tier::P2,
+            title: "Fix x in github.com/acme/shop: SQL built from user input — 2 findings (P2)".into(),
+            owner: muster_core::model::TeamId::parse("payments").unwrap(),
+            due_at: at("2026-11-15T10:00:00Z"),
+            open: 2,
+            fix: "use a prepared statement".into(),
+            evidence: vec!["severity high (+40)".into(), "internet-facing (+15)".into()],
         }),
         ..claim
     };

@@ -318,6 +318,7 @@ async fn a_crash_between_create_and_record_still_ends_with_one_issue() {
             updated_at: at("2026-11-01T09:00:00Z"),
             acknowledged: None,
             told: None,
+            summary: None,
         })
         .await
         .unwrap();

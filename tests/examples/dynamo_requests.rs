@@ -481,6 +481,7 @@ async fn main() -> anyhow::Result<()> {
                 rung: Rung::New,
                 at: told_at,
             }),
+            summary: None,
         };
         let store = backlog.store.clone();
         running.spawn(async move { store.save_ticket(&ticket).await });

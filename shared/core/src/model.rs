@@ -932,6 +932,27 @@ pub struct Ticket {
     /// the group climbs the ladder or the nag interval has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub told: Option<Told>,
+    /// The group as the ticket stage last synced it: what a chat alert about the ticket says.
+    /// Kept here so the notify stage reads one record instead of every finding of the group;
+    /// tickets stored before it existed have none, and notify then reads the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<GroupSummary>,
+}
+
+/// What a chat alert says about a group: urgency, title, owner, the fix and the strongest
+/// evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    pub tier: Tier,
+    pub title: String,
+    pub owner: TeamId,
+    pub due_at: DateTime<Utc>,
+    /// Open members.
+    pub open: usize,
+    /// The one change that fixes the group: the upgrade, else the scanner's advice.
+    pub fix: String,
+    /// Why it is urgent: the highest-scored open member's evidence, strongest first.
+    pub evidence: Vec<String>,
 }
 
 impl Ticket {

@@ -119,6 +119,10 @@ ALTER TABLE tickets ADD COLUMN acknowledged TEXT;
 -- What the SLA sweep last told about a ticket's group (JSON: rung and instant).
 ALTER TABLE tickets ADD COLUMN told TEXT;
 "#,
+    r#"
+-- The group as the ticket stage last synced it (JSON): what the notify stage alerts with.
+ALTER TABLE tickets ADD COLUMN summary TEXT;
+"#,
 ];
 
 /// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
@@ -525,6 +529,7 @@ type TicketColumns = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
@@ -538,11 +543,12 @@ fn ticket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketColumns> {
         row.get(6)?,
         row.get(7)?,
         row.get(8)?,
+        row.get(9)?,
     ))
 }
 
 fn decode_ticket(
-    (group, tracker, key, url, state, digest, updated_at, acknowledged, told): TicketColumns,
+    (group, tracker, key, url, state, digest, updated_at, acknowledged, told, summary): TicketColumns,
 ) -> anyhow::Result<Ticket> {
     Ok(Ticket {
         acknowledged: acknowledged
@@ -553,6 +559,10 @@ fn decode_ticket(
             .map(|json| serde_json::from_str(&json))
             .transpose()
             .context("stored sweep state is not JSON")?,
+        summary: summary
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .context("stored group summary is not JSON")?,
         group: GroupKey::parse(&group)?,
         tracker,
         key,
@@ -563,30 +573,42 @@ fn decode_ticket(
     })
 }
 
-/// The ticket's JSON columns: acknowledgement and sweep state.
-fn ticket_json(ticket: &Ticket) -> Result<(Option<String>, Option<String>), StoreError> {
-    fn encode<T: serde::Serialize>(value: Option<&T>) -> Result<Option<String>, StoreError> {
-        value
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::Unknown(e.into()))
-    }
-    Ok((encode(ticket.acknowledged.as_ref())?, encode(ticket.told.as_ref())?))
+/// A ticket's JSON columns, encoded before the store's lock is taken.
+struct TicketJson {
+    acknowledged: Option<String>,
+    told: Option<String>,
+    summary: Option<String>,
 }
 
-const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged, told";
+impl TicketJson {
+    fn new(ticket: &Ticket) -> Result<Self, StoreError> {
+        fn encode<T: serde::Serialize>(value: Option<&T>) -> Result<Option<String>, StoreError> {
+            value
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Unknown(e.into()))
+        }
+        Ok(Self {
+            acknowledged: encode(ticket.acknowledged.as_ref())?,
+            told: encode(ticket.told.as_ref())?,
+            summary: encode(ticket.summary.as_ref())?,
+        })
+    }
+}
 
-/// `{insert} (columns) VALUES (…) {conflict}` for one ticket, `acknowledged` and `told` already
-/// encoded; the rows changed (0 when a claim finds the group taken).
+const TICKET_COLUMNS: &str = "group_key, tracker, key, url, state, digest, updated_at, acknowledged, told, summary";
+
+/// `{insert} (columns) VALUES (…) {conflict}` for one ticket; the rows changed (0 when a claim
+/// finds the group taken).
 fn write_ticket(
     conn: &Connection,
     insert: &str,
     conflict: &str,
     ticket: &Ticket,
-    (acknowledged, told): (&Option<String>, &Option<String>),
+    json: &TicketJson,
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(&format!(
-        "{insert} ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) {conflict}"
+        "{insert} ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {conflict}"
     ))?
     .execute(params![
         ticket.group.as_str(),
@@ -596,8 +618,9 @@ fn write_ticket(
         ticket.state.as_str(),
         ticket.digest,
         time_text(ticket.updated_at),
-        acknowledged,
-        told
+        json.acknowledged,
+        json.told,
+        json.summary
     ])
 }
 
@@ -616,7 +639,7 @@ impl TicketStore for SqliteStore {
 
     async fn claim_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
-        let (acknowledged, told) = ticket_json(&ticket)?;
+        let json = TicketJson::new(&ticket)?;
         let inserted = self
             .call(move |conn| {
                 let changed = write_ticket(
@@ -624,7 +647,7 @@ impl TicketStore for SqliteStore {
                     "INSERT INTO tickets",
                     "ON CONFLICT (group_key) DO NOTHING",
                     &ticket,
-                    (&acknowledged, &told),
+                    &json,
                 )?;
                 Ok((changed == 1, ticket.group))
             })
@@ -639,15 +662,9 @@ impl TicketStore for SqliteStore {
 
     async fn save_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
         let ticket = ticket.clone();
-        let (acknowledged, told) = ticket_json(&ticket)?;
+        let json = TicketJson::new(&ticket)?;
         self.call(move |conn| {
-            write_ticket(
-                conn,
-                "INSERT OR REPLACE INTO tickets",
-                "",
-                &ticket,
-                (&acknowledged, &told),
-            )?;
+            write_ticket(conn, "INSERT OR REPLACE INTO tickets", "", &ticket, &json)?;
             Ok(())
         })
         .await

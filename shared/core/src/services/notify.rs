@@ -5,13 +5,16 @@
 //! their ticket is the notification, and the SLA sweep batches them when they come due. An
 //! acceptance request always goes to the security leads, with Approve / Reject buttons.
 //!
+//! What the alert says comes from the summary the ticket stage kept on the ticket when it
+//! synced it, so the card matches the ticket and notify reads one record, not the whole group.
+//!
 //! The message's dedupe key is derived from the event and its instant, so a redelivered
 //! notification is posted once, while a ticket closed, reopened and closed again is told twice.
 
 use super::PipelineError;
 use super::ticket::{remediation_group, upgrade_to};
 use crate::messages::TicketEvent;
-use crate::model::{Finding, GroupKey, Tier};
+use crate::model::{Finding, GroupKey, GroupSummary, RemediationGroup, Tier};
 use crate::ports::{AlertCard, CardActions, ChatMessage, ChatSink, FindingStore, TicketStore};
 
 /// Evidence lines on an alert card.
@@ -37,12 +40,18 @@ where
     S: FindingStore + TicketStore,
     N: ChatSink,
 {
-    let Some(ticket) = store.ticket(key).await? else {
+    let Some(mut ticket) = store.ticket(key).await? else {
         return Ok(());
     };
-    let findings = store.group_findings(key).await?;
-    let Some(group) = remediation_group(key, &findings) else {
-        return Ok(());
+    let group = match ticket.summary.take() {
+        Some(summary) => summary,
+        None => {
+            let findings = store.group_findings(key).await?;
+            let Some(group) = remediation_group(key, &findings) else {
+                return Ok(());
+            };
+            summarize(&group, &findings)
+        }
     };
     if !told_at_once(group.tier, event) {
         return Ok(());
@@ -63,10 +72,7 @@ where
         TicketEvent::AcceptanceRequested => format!(
             "[{}] Risk acceptance requested: {ticket_name} was closed as won't fix by team {} — {} ({} open). \
              Accept with `muster accept FINGERPRINT --until DATE --reason ...`, or reopen the ticket.",
-            group.tier,
-            group.owner,
-            group.title,
-            group.open.len()
+            group.tier, group.owner, group.title, group.open
         ),
     };
     let channel = match event {
@@ -84,11 +90,11 @@ where
     let card = with_card.then(|| AlertCard {
         tier: group.tier,
         title: group.title.clone(),
-        fix: fix(&findings, key),
+        fix: group.fix.clone(),
         due: group.due_at,
         ticket_url: ticket.url.clone(),
         ticket_key: ticket.key.clone(),
-        evidence: evidence(&findings, key),
+        evidence: group.evidence.clone(),
         group_key: key.clone(),
         actions,
     });
@@ -105,17 +111,26 @@ where
     Ok(())
 }
 
-fn open_members<'a>(findings: &'a [Finding], key: &GroupKey) -> Vec<&'a Finding> {
-    findings
+/// What an alert about `group` says, from its findings.
+pub fn summarize(group: &RemediationGroup, findings: &[Finding]) -> GroupSummary {
+    let open: Vec<&Finding> = findings
         .iter()
-        .filter(|f| f.group() == Some(key) && f.status.is_open())
-        .collect()
+        .filter(|f| f.group() == Some(&group.key) && f.status.is_open())
+        .collect();
+    GroupSummary {
+        tier: group.tier,
+        title: group.title.clone(),
+        owner: group.owner.clone(),
+        due_at: group.due_at,
+        open: group.open.len(),
+        fix: fix(&open),
+        evidence: evidence(&open),
+    }
 }
 
 /// The one change that fixes the group: the upgrade, else the scanner's advice.
-fn fix(findings: &[Finding], key: &GroupKey) -> String {
-    let open = open_members(findings, key);
-    if let Some(version) = upgrade_to(&open) {
+fn fix(open: &[&Finding]) -> String {
+    if let Some(version) = upgrade_to(open) {
         return format!("upgrade to ≥ {version}");
     }
     open.iter()
@@ -124,9 +139,9 @@ fn fix(findings: &[Finding], key: &GroupKey) -> String {
 }
 
 /// Why it is urgent: the evidence of the highest-scored open member, strongest first.
-fn evidence(findings: &[Finding], key: &GroupKey) -> Vec<String> {
-    let top = open_members(findings, key)
-        .into_iter()
+fn evidence(open: &[&Finding]) -> Vec<String> {
+    let top = open
+        .iter()
         .filter_map(|f| f.triage.as_ref())
         .max_by_key(|t| t.risk.score);
     let Some(triage) = top else {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::PipelineError;
-use super::notify::told_at_once;
+use super::notify::{summarize, told_at_once};
 use crate::messages::{Message, TicketEvent};
 use crate::model::{AssetKey, Finding, GroupKey, Location, RemediationGroup, Ticket, TicketState, Tier};
 use crate::policy;
@@ -243,6 +243,7 @@ where
     let now = clock.now();
     let existing = store.ticket(key).await?;
     let mut draft = draft(&group, &findings, existing.as_ref().map_or(now, |t| t.updated_at));
+    let summary = summarize(&group, &findings);
     let context = store.org_context().await?;
     if let Some(team) = context.ownership.teams.iter().find(|t| t.id == group.owner) {
         draft.destination = team.tracker.clone();
@@ -263,6 +264,7 @@ where
                 updated_at: now,
                 acknowledged: None,
                 told: None,
+                summary: Some(summary.clone()),
             };
             match store.claim_ticket(&claim).await {
                 Ok(()) => return open_ticket(store, sink, queue, claim, &draft, now, None).await,
@@ -274,6 +276,10 @@ where
             }
         }
     };
+
+    // Saved with whatever the arm below saves; only a changed summary alone is saved for itself.
+    let summary_changed = ticket.summary.as_ref() != Some(&summary);
+    ticket.summary = Some(summary);
 
     match (ticket.state, has_open) {
         (TicketState::Claimed, _) => {
@@ -288,10 +294,15 @@ where
             open_ticket(store, sink, queue, ticket, &draft, now, found).await
         }
         (TicketState::Open, true) => {
-            if ticket.digest.as_deref() != Some(draft.digest.as_str()) {
+            let changed = ticket.digest.as_deref() != Some(draft.digest.as_str());
+            if changed {
                 sink.update(&reference(&ticket)?, &draft).await?;
                 ticket.digest = Some(draft.digest.clone());
                 ticket.updated_at = now;
+            }
+            // Evidence alone (a daily EPSS drift) does not re-post the ticket, but the next
+            // alert about it should say it.
+            if changed || summary_changed {
                 store.save_ticket(&ticket).await?;
             }
             Ok(())
