@@ -224,7 +224,7 @@ impl SqliteStore {
 
     /// `call` for work of several reads, run as one read transaction: the reads see one
     /// snapshot, and SQLite takes and drops its WAL read lock once instead of once per
-    /// statement (a 20k-result Trivy scan's CVE lookups were 60k `fcntl` calls).
+    /// statement (a 20k-result Trivy ingest's CVE and finding lookups made ~60k `fcntl` calls).
     async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
