@@ -199,6 +199,7 @@ async fn a_ticket_can_be_claimed_once(store: impl Store) {
             open: 2,
             fix: "use a prepared statement".into(),
             evidence: vec!["severity high (+40)".into(), "internet-facing (+15)".into()],
+            read_at: Some(at("2026-11-02T09:59:58Z")),
         }),
         ..claim
     };

@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use muster_core::config::{Config, ConfigError};
 use muster_core::messages::Message;
@@ -392,9 +393,14 @@ pub async fn deployment<T, N>(
     base(vars, sdk)?.into_deployment(vars, sinks).await
 }
 
-/// What an SQS-fed function does with one message of its queue.
+/// What an SQS-fed function does with one message of its queue, sent at `sent_at` (the
+/// record's `SentTimestamp`, when it has one).
 pub trait MessageHandler {
-    fn handle_message(&self, message: &Message) -> impl Future<Output = Result<(), PipelineError>>;
+    fn handle_message(
+        &self,
+        message: &Message,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), PipelineError>>;
 }
 
 /// The whole pipeline handles every kind of message (tests; one process serving all queues).
@@ -406,8 +412,12 @@ where
     N: ChatSink,
     C: Clock,
 {
-    fn handle_message(&self, message: &Message) -> impl Future<Output = Result<(), PipelineError>> {
-        self.handle(message)
+    fn handle_message(
+        &self,
+        message: &Message,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), PipelineError>> {
+        self.handle_sent(message, sent_at)
     }
 }
 
@@ -415,7 +425,7 @@ where
 pub struct TriageStage(pub Base);
 
 impl MessageHandler for TriageStage {
-    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+    async fn handle_message(&self, message: &Message, _sent_at: Option<DateTime<Utc>>) -> Result<(), PipelineError> {
         let Base {
             store, queue, config, ..
         } = &self.0;
@@ -435,10 +445,10 @@ pub struct TicketStage {
 
 #[cfg(feature = "trackers")]
 impl MessageHandler for TicketStage {
-    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+    async fn handle_message(&self, message: &Message, sent_at: Option<DateTime<Utc>>) -> Result<(), PipelineError> {
         let Base { store, queue, .. } = &self.base;
         match message {
-            Message::Ticket { group } => sync_ticket(store, &self.tickets, queue, &SystemClock, group).await,
+            Message::Ticket { group } => sync_ticket(store, &self.tickets, queue, &SystemClock, group, sent_at).await,
             other => Err(crossed_queues("ticket", other)),
         }
     }
@@ -453,7 +463,7 @@ pub struct NotifyStage {
 
 #[cfg(feature = "slack")]
 impl MessageHandler for NotifyStage {
-    async fn handle_message(&self, message: &Message) -> Result<(), PipelineError> {
+    async fn handle_message(&self, message: &Message, _sent_at: Option<DateTime<Utc>>) -> Result<(), PipelineError> {
         let Base { store, config, .. } = &self.base;
         match message {
             Message::Notify { group, event, at } => {
@@ -490,7 +500,7 @@ pub async fn handle_sqs<H: MessageHandler>(
         let message_id = id.unwrap_or("<no message id>");
         let handled = match parse_record(message_id, record.body.as_deref()) {
             None => false,
-            Some(message) => match handler.handle_message(&message).await {
+            Some(message) => match handler.handle_message(&message, sent_at(record)).await {
                 Ok(()) => {
                     tracing::debug!(message_id, kind = message.kind(), "message handled");
                     true
@@ -532,6 +542,12 @@ pub async fn handle_sqs<H: MessageHandler>(
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     Ok(response)
+}
+
+/// When SQS accepted the record (`SentTimestamp`, milliseconds since the epoch), if it says.
+fn sent_at(record: &SqsMessage) -> Option<DateTime<Utc>> {
+    let millis = record.attributes.get("SentTimestamp")?.parse().ok()?;
+    DateTime::from_timestamp_millis(millis)
 }
 
 /// A record's message, or `None` (logged) when it has no body or the body is not a message.

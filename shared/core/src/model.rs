@@ -953,6 +953,37 @@ pub struct GroupSummary {
     pub fix: String,
     /// Why it is urgent: the highest-scored open member's evidence, strongest first.
     pub evidence: Vec<String>,
+    /// When the ticket stage began reading the group this describes: a sync requested long
+    /// enough before it has nothing left to do (see `sync_ticket`). None on summaries stored
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl GroupSummary {
+    /// Whether both say the same about the group, whenever each was read.
+    pub fn says_same_as(&self, other: &GroupSummary) -> bool {
+        let Self {
+            tier,
+            title,
+            owner,
+            due_at,
+            open,
+            fix,
+            evidence,
+            read_at: _,
+        } = self;
+        (tier, title, owner, due_at, open, fix, evidence)
+            == (
+                &other.tier,
+                &other.title,
+                &other.owner,
+                &other.due_at,
+                &other.open,
+                &other.fix,
+                &other.evidence,
+            )
+    }
 }
 
 impl Ticket {

@@ -125,6 +125,7 @@ pub fn summarize(group: &RemediationGroup, findings: &[Finding]) -> GroupSummary
         open: group.open.len(),
         fix: fix(&open),
         evidence: evidence(&open),
+        read_at: None,
     }
 }
 

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use super::PipelineError;
 use super::chat_actions::{ChatActionKind, chat_action};
 use super::ingest::{IngestRequest, IngestSummary, TriageAt, ingest};
@@ -50,11 +52,19 @@ where
 
     /// Runs one stage message. Safe to call again with the same message.
     pub async fn handle(&self, message: &Message) -> Result<(), PipelineError> {
+        self.handle_sent(message, None).await
+    }
+
+    /// Runs one stage message that a queue says was sent at `sent_at`: a ticket sync that a
+    /// later one already covered is skipped (see `sync_ticket`).
+    pub async fn handle_sent(&self, message: &Message, sent_at: Option<DateTime<Utc>>) -> Result<(), PipelineError> {
         match message {
             Message::Triage { fingerprints } => {
                 triage(&self.store, &self.queue, &self.clock, &self.config, fingerprints).await
             }
-            Message::Ticket { group } => sync_ticket(&self.store, &self.tickets, &self.queue, &self.clock, group).await,
+            Message::Ticket { group } => {
+                sync_ticket(&self.store, &self.tickets, &self.queue, &self.clock, group, sent_at).await
+            }
             Message::Notify { group, event, at } => {
                 let channel = &self.config.notify.security_channel;
                 notify(&self.store, &self.chat, channel, group, *event, *at).await
@@ -63,16 +73,12 @@ where
     }
 
     /// One SLA sweep at `now` (`muster sweep`, the hourly schedule).
-    pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<SweepReport, PipelineError> {
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, PipelineError> {
         sweep(&self.store, &self.chat, &self.config, now).await
     }
 
     /// Posts the security leads' digest and every team's for the period ending `now`.
-    pub async fn post_digests(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        period: chrono::Duration,
-    ) -> Result<usize, PipelineError> {
+    pub async fn post_digests(&self, now: DateTime<Utc>, period: chrono::Duration) -> Result<usize, PipelineError> {
         super::digest_post::post_digests(&self.store, &self.chat, &self.config, now, period).await
     }
 

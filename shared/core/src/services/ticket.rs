@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::PipelineError;
 use super::notify::{summarize, told_at_once};
 use crate::messages::{Message, TicketEvent};
-use crate::model::{AssetKey, Finding, GroupKey, Location, RemediationGroup, Ticket, TicketState, Tier};
+use crate::model::{AssetKey, Finding, GroupKey, GroupSummary, Location, RemediationGroup, Ticket, TicketState, Tier};
 use crate::policy;
 use crate::ports::{
     Clock, ContextStore, FindingStore, Queue, StoreError, TicketDraft, TicketRef, TicketSink, TicketStore, group_marker,
@@ -22,6 +22,11 @@ use crate::ports::{
 
 /// How long a claim may stay without a ticket reference before it is presumed abandoned.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long after a sync was requested a read of the group surely sees what the requester
+/// wrote: DynamoDB's `by-group` index is eventually consistent (usually well under a second),
+/// and Lambda clocks agree to milliseconds. A sync that began reading this long after a request
+/// was sent already covered it.
+pub const SETTLE: Duration = Duration::from_secs(30);
 /// Members listed in a ticket body; the rest are counted.
 const MAX_LISTED: usize = 50;
 
@@ -222,12 +227,19 @@ pub fn draft(group: &RemediationGroup, findings: &[Finding], revision: DateTime<
 }
 
 /// Brings a group's ticket in line with its findings.
+///
+/// `sent_at` is when the request for this sync was sent, after the requester's writes (SQS's
+/// `SentTimestamp`). Triage asks once per group per batch, so a large report queues many
+/// requests per group; when a saved sync began reading the group [`SETTLE`] or more after this
+/// one was sent, it saw everything this one would, and the group is not read again. `None`
+/// (the embedded queue, which already coalesces requests) always syncs.
 pub async fn sync_ticket<S, T, Q, C>(
     store: &S,
     sink: &T,
     queue: &Q,
     clock: &C,
     key: &GroupKey,
+    sent_at: Option<DateTime<Utc>>,
 ) -> Result<(), PipelineError>
 where
     S: FindingStore + TicketStore + ContextStore,
@@ -235,15 +247,24 @@ where
     Q: Queue,
     C: Clock,
 {
+    let now = clock.now();
+    let existing = store.ticket(key).await?;
+    if let (Some(ticket), Some(sent_at)) = (&existing, sent_at)
+        && covered(ticket, sent_at)
+    {
+        tracing::debug!(group = %key, %sent_at, "a later sync already covered this request");
+        return Ok(());
+    }
     let findings = store.group_findings(key).await?;
     let Some(group) = remediation_group(key, &findings) else {
         return Ok(());
     };
     let has_open = !group.open.is_empty();
-    let now = clock.now();
-    let existing = store.ticket(key).await?;
     let mut draft = draft(&group, &findings, existing.as_ref().map_or(now, |t| t.updated_at));
-    let summary = summarize(&group, &findings);
+    let summary = GroupSummary {
+        read_at: Some(now),
+        ..summarize(&group, &findings)
+    };
     let context = store.org_context().await?;
     if let Some(team) = context.ownership.teams.iter().find(|t| t.id == group.owner) {
         draft.destination = team.tracker.clone();
@@ -278,7 +299,7 @@ where
     };
 
     // Saved with whatever the arm below saves; only a changed summary alone is saved for itself.
-    let summary_changed = ticket.summary.as_ref() != Some(&summary);
+    let summary_changed = !ticket.summary.as_ref().is_some_and(|kept| kept.says_same_as(&summary));
     ticket.summary = Some(summary);
 
     match (ticket.state, has_open) {
@@ -356,6 +377,18 @@ where
             Ok(())
         }
     }
+}
+
+/// Whether a saved sync began reading the group [`SETTLE`] or more after `sent_at`. A claim
+/// never covers: its worker may have died, and only a later sync can finish it.
+fn covered(ticket: &Ticket, sent_at: DateTime<Utc>) -> bool {
+    let settle = chrono::Duration::from_std(SETTLE).unwrap_or_default();
+    ticket.state != TicketState::Claimed
+        && ticket
+            .summary
+            .as_ref()
+            .and_then(|summary| summary.read_at)
+            .is_some_and(|read_at| read_at >= sent_at + settle)
 }
 
 async fn open_ticket<S, T, Q>(
@@ -439,4 +472,54 @@ fn reference(ticket: &Ticket) -> Result<TicketRef, PipelineError> {
         key,
         url: ticket.url.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TeamId;
+
+    fn ticket(state: TicketState, read_at: Option<DateTime<Utc>>) -> Ticket {
+        let at = "2026-11-02T10:00:00Z".parse().unwrap();
+        Ticket {
+            group: GroupKey::parse("payments/github.com/acme/shop/lodash").unwrap(),
+            tracker: "outbox".into(),
+            key: Some("SEC-1".into()),
+            url: None,
+            state,
+            digest: None,
+            updated_at: at,
+            acknowledged: None,
+            told: None,
+            summary: Some(GroupSummary {
+                tier: Tier::P2,
+                title: "Upgrade lodash".into(),
+                owner: TeamId::parse("payments").unwrap(),
+                due_at: at,
+                open: 1,
+                fix: "upgrade to ≥ 4.17.21".into(),
+                evidence: Vec::new(),
+                read_at,
+            }),
+        }
+    }
+
+    #[test]
+    fn only_a_read_that_began_settle_after_the_request_covers_it() {
+        let sent: DateTime<Utc> = "2026-11-02T10:00:00Z".parse().unwrap();
+        let settle = chrono::Duration::from_std(SETTLE).unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert!(covered(&ticket(TicketState::Open, Some(sent + settle)), sent));
+        assert!(covered(&ticket(TicketState::Closed, Some(sent + settle * 10)), sent));
+        assert!(!covered(&ticket(TicketState::Open, Some(sent + settle - second)), sent));
+        assert!(!covered(&ticket(TicketState::Open, Some(sent - second)), sent));
+        assert!(
+            !covered(&ticket(TicketState::Open, None), sent),
+            "summaries from before read_at"
+        );
+        assert!(
+            !covered(&ticket(TicketState::Claimed, Some(sent + settle * 10)), sent),
+            "a claim must be finished by a later sync"
+        );
+    }
 }
