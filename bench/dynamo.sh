@@ -13,6 +13,7 @@
 # Usage: bash bench/dynamo.sh                    (from anywhere; debug build)
 #        PROFILE=release bash bench/dynamo.sh    (release build: slower to build, same counts)
 #        DYNAMO_OPEN=20000 bash bench/dynamo.sh  (a smaller backlog for a quick run)
+#        DYNAMO_TICKET_DELAY=0 bash bench/dynamo.sh  (ticket requests delivered at once, as without the queue's DelaySeconds)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

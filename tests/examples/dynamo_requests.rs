@@ -10,7 +10,9 @@
 //!    by the sweep's horizon, and run the sweep Lambda's handler (`run_sweep`).
 //!
 //! Needs `MUSTER_MOTO_ENDPOINT` (or `moto_server` on PATH). It never talks to real AWS.
-//! `DYNAMO_OPEN`, `DYNAMO_REPORT` and `DYNAMO_STAGES` change the 100k / 20k / 2k sizes.
+//! `DYNAMO_OPEN`, `DYNAMO_REPORT` and `DYNAMO_STAGES` change the 100k / 20k / 2k sizes;
+//! `DYNAMO_TICKET_DELAY` the seconds between triage sending ticket requests and their delivery
+//! (60, the ticket queue's `DelaySeconds`; 0 shows a queue without it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -320,6 +322,7 @@ async fn main() -> anyhow::Result<()> {
     let report_size = env_usize("DYNAMO_REPORT", 20_000)?;
     let open = env_usize("DYNAMO_OPEN", 100_000)?;
     let stages_size = env_usize("DYNAMO_STAGES", 2_000)?;
+    let ticket_delay = env_usize("DYNAMO_TICKET_DELAY", 60)?;
     let mut notes = Vec::new();
 
     // ---- 1. ingest, re-ingest, stages ----------------------------------------------------------
@@ -387,24 +390,36 @@ async fn main() -> anyhow::Result<()> {
         from,
         &format!("new {}; its stages follow", summary.new),
     );
-    let pipeline = staged.pipeline(t0 + Duration::minutes(1));
-    for (stage, url) in [
-        ("triage", staged.urls.triage.clone()),
-        ("ticket", staged.urls.ticket.clone()),
-        ("notify", staged.urls.notify.clone()),
+    // Triage sends its ticket requests at t0 + 1 min; the ticket queue delivers them 60 s later
+    // (its DelaySeconds in template.yaml; DYNAMO_TICKET_DELAY changes it). The first request of
+    // a group syncs it; the others were sent before that sync read the group, so it covered them.
+    let triage_at = t0 + Duration::minutes(1);
+    let ticket_at = triage_at + Duration::seconds(ticket_delay as i64);
+    for (stage, url, now, note) in [
+        ("triage", staged.urls.triage.clone(), triage_at, "Pipeline::handle"),
+        (
+            "ticket",
+            staged.urls.ticket.clone(),
+            ticket_at,
+            &format!("Pipeline::handle_sent, delivered {ticket_delay} s after sent"),
+        ),
+        ("notify", staged.urls.notify.clone(), ticket_at, "Pipeline::handle"),
     ] {
+        let pipeline = staged.pipeline(now);
+        let sent_at = (stage == "ticket").then_some(triage_at);
         let messages = staged.receive_all(&url).await?;
         let from = staged.mark();
         for message in &messages {
             pipeline
-                .handle(message)
+                .handle_sent(message, sent_at)
                 .await
                 .with_context(|| format!("{stage} stage"))?;
         }
+        let items_read = staged.store.request_counts().items_read - from.dynamo.items_read;
         staged.row(
             &format!("{stage} stage: {} messages", messages.len()),
             from,
-            "handled as the stage Lambda does (Pipeline::handle)",
+            &format!("handled as the stage Lambda does ({note}); {items_read} items read"),
         );
     }
     let small_fps: Vec<Fingerprint> = {
