@@ -237,6 +237,12 @@ async fn a_failing_stage_is_reported_for_redelivery() {
     assert_eq!(failed_ids(&response), expected);
 }
 
+/// Hands `records` to the handler as one batch; every record must succeed.
+async fn handle_all(pipeline: &MotoPipeline, records: &[Record]) {
+    let response = handle_sqs(pipeline, sqs_event(records)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+}
+
 #[tokio::test]
 async fn a_ticket_request_that_a_later_sync_covered_reads_only_the_ticket() {
     let Some((pipeline, sqs, urls)) = moto_pipeline().await else {
@@ -244,21 +250,9 @@ async fn a_ticket_request_that_a_later_sync_covered_reads_only_the_ticket() {
     };
     ingest(&pipeline).await;
     let triage = receive_all(&sqs, &urls.triage).await;
-    assert!(
-        handle_sqs(&pipeline, sqs_event(&triage))
-            .await
-            .unwrap()
-            .batch_item_failures
-            .is_empty()
-    );
+    handle_all(&pipeline, &triage).await;
     let opening = receive_all(&sqs, &urls.ticket).await;
-    assert!(
-        handle_sqs(&pipeline, sqs_event(&opening))
-            .await
-            .unwrap()
-            .batch_item_failures
-            .is_empty()
-    );
+    handle_all(&pipeline, &opening).await;
     let opened = pipeline.store.tickets().await.unwrap();
     assert!(
         !opened.is_empty() && opened.iter().all(|t| t.state == TicketState::Open),
@@ -282,13 +276,7 @@ async fn a_ticket_request_that_a_later_sync_covered_reads_only_the_ticket() {
         .map(|(id, body, _)| (id.clone(), body.clone(), minute_ago.clone()))
         .collect();
     let before = pipeline.store.request_counts();
-    assert!(
-        handle_sqs(&pipeline, sqs_event(&covered))
-            .await
-            .unwrap()
-            .batch_item_failures
-            .is_empty()
-    );
+    handle_all(&pipeline, &covered).await;
     let after = pipeline.store.request_counts();
     assert_eq!(
         after.reads - before.reads,
@@ -301,13 +289,7 @@ async fn a_ticket_request_that_a_later_sync_covered_reads_only_the_ticket() {
 
     // With the time SQS gave them, they are newer than any sync: each reads its group and
     // closes its ticket.
-    assert!(
-        handle_sqs(&pipeline, sqs_event(&requests))
-            .await
-            .unwrap()
-            .batch_item_failures
-            .is_empty()
-    );
+    handle_all(&pipeline, &requests).await;
     let closed = pipeline.store.tickets().await.unwrap();
     assert!(closed.iter().all(|t| t.state == TicketState::Closed), "{closed:#?}");
     let closes = pipeline
