@@ -375,6 +375,27 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
             StatusCode::UNAUTHORIZED,
             "malformed_signature",
         ),
+        (
+            "unsigned source, timestamp that is not a number",
+            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+                .header("x-muster-timestamp", "now"),
+            StatusCode::BAD_REQUEST,
+            "malformed_signature",
+        ),
+        (
+            "unsigned source, signature in upper-case hex",
+            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+                .header("x-muster-signature", format!("sha256={}", "AB".repeat(32))),
+            StatusCode::BAD_REQUEST,
+            "malformed_signature",
+        ),
+        (
+            "GitHub event name in capitals",
+            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+                .header("x-github-event", "Code_Scanning_Alert"),
+            StatusCode::BAD_REQUEST,
+            "bad_event_header",
+        ),
         // POST /uploads
         (
             "upload request that is not JSON",

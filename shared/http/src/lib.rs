@@ -392,6 +392,7 @@ async fn webhook<I: Ingestor>(
 ) -> Result<(StatusCode, Json<IngestSummary>), ApiError> {
     let source_config = configured_source(&state.http, &path_segment(source)?)?;
     check_content_type(&headers)?;
+    check_event_header(&headers)?;
     let body = readable_body(body, state.http.body_limit)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let format = source_config.format();
@@ -408,6 +409,22 @@ async fn webhook<I: Ingestor>(
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
+/// `X-GitHub-Event`, when sent, names an event the way GitHub does (`code_scanning_alert`).
+fn check_event_header(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(GITHUB_EVENT_HEADER) else {
+        return Ok(());
+    };
+    let bytes = value.as_bytes();
+    if (1..=64).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_lowercase() || *b == b'_') {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_event_header",
+        "X-GitHub-Event is malformed: expected an event name such as code_scanning_alert (a-z and _, at most 64)",
+    ))
 }
 
 fn configured_source<'a>(
@@ -446,7 +463,7 @@ fn readable_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
 
 /// Checks a request to a source against the source's secret, in the scheme its format uses
 /// (GitHub's for `github` sources, muster's timestamped HMAC otherwise). A source without a
-/// secret takes unsigned requests.
+/// secret takes unsigned requests, but refuses malformed signature headers (400).
 fn verify_source(
     http: &HttpConfig,
     source: &muster_core::config::SourceConfig,
@@ -454,7 +471,20 @@ fn verify_source(
     body: &[u8],
 ) -> Result<(), ApiError> {
     let Some(secret) = http.secrets.get(source.name.as_str()) else {
-        return Ok(());
+        // A value that is not visible ASCII is present, and malformed.
+        let present = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        return signature::check_unverified(
+            present(signature::SIGNATURE_HEADER),
+            present(signature::TIMESTAMP_HEADER),
+            present(signature::GITHUB_SIGNATURE_HEADER),
+        )
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                format!("{e}; this source takes unsigned requests, so fix the signer or send no signature"),
+            )
+        });
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = match source.format() {

@@ -117,6 +117,34 @@ pub fn verify(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Refuses signature headers that are present but malformed, for a source that checks none:
+/// a sender signing for an unsigned source learns of a broken signer now, not the day the
+/// source gets a secret. Each value must have the form the OpenAPI description gives it.
+pub fn check_unverified(
+    signature: Option<&str>,
+    timestamp: Option<&str>,
+    github_signature: Option<&str>,
+) -> Result<(), SignatureError> {
+    const TAG: &str = "sha256=<64 lowercase hex digits>";
+    let is_tag = |value: &str| {
+        value
+            .strip_prefix("sha256=")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    };
+    for (header, value) in [
+        ("X-Muster-Signature", signature),
+        ("X-Hub-Signature-256", github_signature),
+    ] {
+        if value.is_some_and(|value| !is_tag(value)) {
+            return Err(SignatureError::Malformed(header, TAG));
+        }
+    }
+    if timestamp.is_some_and(|value| value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(SignatureError::Malformed("X-Muster-Timestamp", "unix seconds"));
+    }
+    Ok(())
+}
+
 /// The `X-Hub-Signature-256` value GitHub sends for a body.
 pub fn sign_github(secret: &Secret, body: &[u8]) -> String {
     let mut mac = keyed(secret);
