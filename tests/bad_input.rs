@@ -218,6 +218,11 @@ fn sarif_with_result(result_json: &str) -> String {
     format!(r#"{{"version":"2.1.0","runs":[{{"tool":{{"driver":{{"name":"x"}}}},"results":[{result_json}]}}]}}"#)
 }
 
+/// A valid report of one result, for cases whose fault lies in the headers or the signature.
+fn one_result_report() -> String {
+    sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#)
+}
+
 /// A Jira `jira:issue_updated` delivery with `issue` spliced in as written.
 fn jira_delivery(issue_json: &str) -> String {
     format!(r#"{{"webhookEvent":"jira:issue_updated","issue":{issue_json},"changelog":{{"items":[]}}}}"#)
@@ -320,7 +325,7 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         ),
         (
             "signed source without a signature",
-            post("/webhooks/ci", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#)),
+            post("/webhooks/ci", one_result_report()),
             StatusCode::UNAUTHORIZED,
             "missing_signature",
         ),
@@ -361,7 +366,7 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
             "signature over other bytes",
             {
                 let mut call = post("/webhooks/ci", "{}").signed(SOURCE_SECRET, now());
-                call.body = sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#).into_bytes();
+                call.body = one_result_report().into_bytes();
                 call
             },
             StatusCode::UNAUTHORIZED,
@@ -377,21 +382,21 @@ async fn bad_requests_at_every_endpoint_answer_a_json_4xx_and_change_nothing() {
         ),
         (
             "unsigned source, timestamp that is not a number",
-            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+            post("/webhooks/local", one_result_report())
                 .header("x-muster-timestamp", "now"),
             StatusCode::BAD_REQUEST,
             "malformed_signature",
         ),
         (
             "unsigned source, signature in upper-case hex",
-            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+            post("/webhooks/local", one_result_report())
                 .header("x-muster-signature", format!("sha256={}", "AB".repeat(32))),
             StatusCode::BAD_REQUEST,
             "malformed_signature",
         ),
         (
             "GitHub event name in capitals",
-            post("/webhooks/local", sarif_with_result(r#"{"ruleId":"a","message":{"text":"m"}}"#))
+            post("/webhooks/local", one_result_report())
                 .header("x-github-event", "Code_Scanning_Alert"),
             StatusCode::BAD_REQUEST,
             "bad_event_header",
