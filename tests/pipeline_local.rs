@@ -602,3 +602,221 @@ async fn notify_alerts_from_the_summary_the_ticket_stage_kept_on_the_ticket() {
     // THEN the alert still says what the ticket says: notify did not read the group
     assert_eq!(last_chat().await["card"], from_summary["card"]);
 }
+
+/// A pipeline like `pipeline_at`'s over a database file, so a second connection can watch its
+/// commits; `tickets` is the ticket sink.
+fn file_pipeline<T: TicketSink>(
+    name: &str,
+    tickets: impl FnOnce(&muster_local::SqliteStore) -> T,
+) -> (
+    muster_core::services::Pipeline<
+        muster_local::SqliteStore,
+        muster_local::LocalQueue,
+        T,
+        muster_core::outbox::OutboxChat<muster_local::SqliteStore>,
+        muster_core::ports::FixedClock,
+    >,
+    std::path::PathBuf,
+) {
+    let dir = std::env::temp_dir().join(format!("muster-batch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("muster.db");
+    let template = pipeline_at("2026-11-01T10:00:00Z");
+    let store = muster_local::SqliteStore::open(&path).unwrap();
+    let pipeline = muster_core::services::Pipeline {
+        tickets: tickets(&store),
+        chat: muster_core::outbox::OutboxChat(store.clone()),
+        store,
+        queue: template.queue.clone(),
+        clock: template.clock,
+        config: template.config.clone(),
+    };
+    (pipeline, path)
+}
+
+/// Write transactions committed to the WAL of `db` so far. The caller holds a read
+/// transaction open on `db`, so no checkpoint restarts the WAL and every commit stays in it.
+fn wal_commits(db: &std::path::Path) -> usize {
+    let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
+    if wal.len() < 32 {
+        return 0;
+    }
+    let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+    let salt = &wal[16..24];
+    wal[32..]
+        .chunks_exact(24 + page_size)
+        .take_while(|frame| &frame[8..16] == salt)
+        .filter(|frame| frame[4..8] != [0; 4])
+        .count()
+}
+
+/// 600 results of 60 rules in one repository: 60 remediation groups, some urgent.
+fn sixty_group_report() -> Vec<u8> {
+    muster_bench::generate_sarif(600, 1, 60, 0.0, 5)
+}
+
+#[tokio::test]
+async fn a_batched_drain_ends_where_a_per_write_drain_ends_in_a_few_commits() {
+    let report = sixty_group_report();
+    let mut ends = Vec::new();
+    let mut commits = Vec::new();
+    for batched in [false, true] {
+        // GIVEN the same report ingested into two fresh stores
+        let (pipeline, db) = file_pipeline(if batched { "batched" } else { "per-write" }, |s| {
+            muster_core::outbox::OutboxTickets(s.clone())
+        });
+        pipeline
+            .ingest(IngestRequest {
+                source: &source(),
+                format: None,
+                event: None,
+                bytes: &report,
+            })
+            .await
+            .unwrap();
+        let watcher = rusqlite::Connection::open(&db).unwrap();
+        watcher.execute_batch("BEGIN; SELECT count(*) FROM findings;").unwrap();
+        let before = wal_commits(&db);
+
+        // WHEN one drains per write and the other in batches
+        let drained = if batched {
+            pipeline.queue.drain_batched(&pipeline, |_, _| {}).await
+        } else {
+            pipeline.queue.drain(&pipeline, |_, _| {}).await
+        };
+        assert_eq!((drained.retried, drained.dead_lettered), (0, 0));
+        commits.push(wal_commits(&db) - before);
+        drop(watcher);
+        ends.push((
+            pipeline.store.list_findings(&FindingFilter::default()).await.unwrap(),
+            pipeline.store.tickets().await.unwrap(),
+            // What each entry says; `created_at` is the wall clock's.
+            pipeline
+                .store
+                .outbox()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.id, e.kind, e.action, e.target, e.dedupe_key, e.payload))
+                .collect::<Vec<_>>(),
+        ));
+    }
+
+    // THEN both end with the same findings, tickets and outbox, the batched one in a few commits
+    let (findings, tickets, outbox) = &ends[0];
+    assert_eq!(tickets.len(), distinct_groups(findings).len());
+    assert!(tickets.len() >= 50, "the report makes {} groups", tickets.len());
+    assert!(outbox.iter().any(|e| e.1 == "chat"), "some groups are urgent");
+    assert!(ends[0].0 == ends[1].0, "the findings differ");
+    assert!(ends[0].1 == ends[1].1, "the tickets differ");
+    assert!(ends[0].2 == ends[1].2, "the outbox differs");
+    assert!(commits[0] >= 2 * tickets.len(), "per write: {} commits", commits[0]);
+    assert!(commits[1] <= 3, "batched: {} commits", commits[1]);
+}
+
+/// The outbox's ticket sink, which loses the drain's open store batch right after its
+/// `lose_after`th create, as SQLite does by itself after a full disk or an I/O error.
+struct LosesBatch {
+    outbox: muster_core::outbox::OutboxTickets<muster_local::SqliteStore>,
+    creates: std::sync::atomic::AtomicUsize,
+    lose_after: usize,
+}
+
+impl TicketSink for LosesBatch {
+    fn tracker(&self, draft: &muster_core::ports::TicketDraft) -> &str {
+        self.outbox.tracker(draft)
+    }
+
+    async fn create(
+        &self,
+        draft: &muster_core::ports::TicketDraft,
+    ) -> Result<muster_core::ports::TicketRef, muster_core::ports::SinkError> {
+        let created = self.outbox.create(draft).await?;
+        if self.creates.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.lose_after {
+            self.outbox.0.abort_batch().await?;
+        }
+        Ok(created)
+    }
+
+    async fn find(
+        &self,
+        draft: &muster_core::ports::TicketDraft,
+    ) -> Result<Option<muster_core::ports::TicketRef>, muster_core::ports::SinkError> {
+        self.outbox.find(draft).await
+    }
+
+    async fn update(
+        &self,
+        ticket: &muster_core::ports::TicketRef,
+        draft: &muster_core::ports::TicketDraft,
+    ) -> Result<(), muster_core::ports::SinkError> {
+        self.outbox.update(ticket, draft).await
+    }
+
+    async fn close(
+        &self,
+        ticket: &muster_core::ports::TicketRef,
+        draft: &muster_core::ports::TicketDraft,
+    ) -> Result<(), muster_core::ports::SinkError> {
+        self.outbox.close(ticket, draft).await
+    }
+
+    async fn reopen(
+        &self,
+        ticket: &muster_core::ports::TicketRef,
+        draft: &muster_core::ports::TicketDraft,
+    ) -> Result<(), muster_core::ports::SinkError> {
+        self.outbox.reopen(ticket, draft).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_batch_that_sqlite_loses_is_run_again_and_nothing_is_lost_or_doubled() {
+    // GIVEN a report of 60 groups, and a store that loses the open batch after 20 tickets
+    let (pipeline, _db) = file_pipeline("lost", |s| LosesBatch {
+        outbox: muster_core::outbox::OutboxTickets(s.clone()),
+        creates: std::sync::atomic::AtomicUsize::new(0),
+        lose_after: 20,
+    });
+    pipeline
+        .ingest(IngestRequest {
+            source: &source(),
+            format: None,
+            event: None,
+            bytes: &sixty_group_report(),
+        })
+        .await
+        .unwrap();
+
+    // WHEN the queue drains in batches
+    let drained = pipeline.queue.drain_batched(&pipeline, |_, _| {}).await;
+
+    // THEN the lost batch's messages ran again, and every group has one ticket, recorded once
+    assert!(drained.retried > 0, "{drained:?}");
+    assert_eq!(drained.dead_lettered, 0);
+    let findings = pipeline.store.list_findings(&FindingFilter::default()).await.unwrap();
+    assert!(findings.iter().all(|f| f.group().is_some()), "every finding is triaged");
+    let groups = distinct_groups(&findings);
+    let tickets = pipeline.store.tickets().await.unwrap();
+    assert_eq!(tickets.len(), groups.len());
+    let outbox = pipeline.store.outbox().await.unwrap();
+    let creates: Vec<_> = outbox
+        .iter()
+        .filter(|e| e.kind == "ticket" && e.action == "create")
+        .collect();
+    assert_eq!(creates.len(), groups.len());
+    for ticket in &tickets {
+        assert_eq!(ticket.state, TicketState::Open, "{}", ticket.group);
+        let entry = creates
+            .iter()
+            .find(|e| Some(format!("OUTBOX-{}", e.id)) == ticket.key)
+            .unwrap_or_else(|| panic!("{}'s ticket {:?} has no outbox entry", ticket.group, ticket.key));
+        assert!(
+            entry.dedupe_key.ends_with(ticket.group.as_str()),
+            "{}",
+            entry.dedupe_key
+        );
+    }
+    assert!(pipeline.store.dead_letters().await.unwrap().is_empty());
+}

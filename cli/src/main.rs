@@ -603,12 +603,10 @@ async fn retry(pipeline: &EmbeddedPipeline, args: RetryArgs, json: bool) -> anyh
         .await?;
     let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let drained = pipeline
-        .queue
-        .drain(pipeline, |report, waiting| {
-            spinner.set_message(format!("retrying: {} done, {waiting} waiting", report.handled));
-        })
-        .await;
+    let drained = muster_local::drain_once(pipeline, |report, waiting| {
+        spinner.set_message(format!("retrying: {} done, {waiting} waiting", report.handled));
+    })
+    .await;
     spinner.finish_and_clear();
     for letter in &selected {
         pipeline.store.remove_dead_letter(letter.id).await?;
@@ -627,12 +625,10 @@ async fn retry(pipeline: &EmbeddedPipeline, args: RetryArgs, json: bool) -> anyh
 async fn rescore(pipeline: &EmbeddedPipeline, what: &str, summary: &ImportSummary, json: bool) -> anyhow::Result<()> {
     let spinner = progress_bar(0, "{spinner} {msg} {elapsed}");
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let drained = pipeline
-        .queue
-        .drain(pipeline, |report, waiting| {
-            spinner.set_message(format!("re-scoring: {} done, {waiting} waiting", report.handled));
-        })
-        .await;
+    let drained = muster_local::drain_once(pipeline, |report, waiting| {
+        spinner.set_message(format!("re-scoring: {} done, {waiting} waiting", report.handled));
+    })
+    .await;
     spinner.finish_and_clear();
     output::imported(what, summary, json)?;
     if drained.dead_lettered > 0 {
@@ -785,15 +781,13 @@ async fn ingest(pipeline: &EmbeddedPipeline, config: &Config, args: IngestArgs, 
         .await
         .with_context(|| format!("cannot ingest {}", path.display()))?;
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), "stored");
-        let drained = pipeline
-            .queue
-            .drain(pipeline, |report, waiting| {
-                spinner.set_message(format!(
-                    "triage, tickets, notifications: {} done, {waiting} waiting",
-                    report.handled
-                ));
-            })
-            .await;
+        let drained = muster_local::drain_once(pipeline, |report, waiting| {
+            spinner.set_message(format!(
+                "triage, tickets, notifications: {} done, {waiting} waiting",
+                report.handled
+            ));
+        })
+        .await;
         spinner.finish_and_clear();
         tracing::info!(file = %path.display(), elapsed_ms = started.elapsed().as_millis(), ?drained, "pipeline done");
         print_summary(path, &summary, json)?;

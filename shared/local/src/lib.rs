@@ -26,6 +26,22 @@ pub type Tickets<S> = TrackerRouter<OutboxTickets<S>>;
 /// Chat goes to Slack when `[slack]` is configured, else to the outbox.
 pub type Chat<S> = muster_slack::SlackOrOutbox<S>;
 
+/// Whether every ticket and chat message of `pipeline` is recorded in its own database (no
+/// tracker or Slack credentials configured), so a drain may batch its writes.
+pub fn records_locally(pipeline: &EmbeddedPipeline) -> bool {
+    pipeline.tickets.jira.is_none() && pipeline.tickets.github.is_none() && pipeline.chat.slack.is_none()
+}
+
+/// Drains a one-shot command's queue: in store batches when everything is recorded locally
+/// (`LocalQueue::drain_batched`), committing per write when a tracker or Slack is called.
+pub async fn drain_once(pipeline: &EmbeddedPipeline, progress: impl FnMut(&DrainReport, usize)) -> DrainReport {
+    if records_locally(pipeline) {
+        pipeline.queue.drain_batched(pipeline, progress).await
+    } else {
+        pipeline.queue.drain(pipeline, progress).await
+    }
+}
+
 /// Opens the database at `db` and wires the embedded pipeline over it, its store calls run on
 /// `threads`. Tracker tokens are read from the environment here, once.
 pub fn embedded(db: &Path, config: Arc<Config>, threads: StoreThreads) -> anyhow::Result<EmbeddedPipeline> {

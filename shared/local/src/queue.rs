@@ -5,15 +5,18 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use muster_core::messages::Message;
 use muster_core::model::Fingerprint;
-use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, TicketSink};
+use muster_core::ports::{ChatSink, Clock, DeadLetter, Queue, QueueError, Store, StoreError, TicketSink};
 pub use muster_core::retry::RetryPolicy;
 use muster_core::services::Pipeline;
 use muster_core::services::alerts::alert_failures;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::SqliteStore;
 
 struct Envelope {
     message: Message,
@@ -150,6 +153,39 @@ impl LocalQueue {
     pub async fn drain<S, T, N, C>(
         &self,
         pipeline: &Pipeline<S, LocalQueue, T, N, C>,
+        progress: impl FnMut(&DrainReport, usize),
+    ) -> DrainReport
+    where
+        S: Store,
+        T: TicketSink,
+        N: ChatSink,
+        C: Clock,
+    {
+        self.drain_into(pipeline, None, progress).await
+    }
+
+    /// `drain`, with the stages' writes committed to `store` once per batch of messages
+    /// (`SqliteStore::begin_batch`) instead of once per write. Only for a one-shot command
+    /// whose sinks all record into `store` (the outbox). A batch SQLite loses is redone: its
+    /// messages run again, which every stage allows (at-least-once delivery), and the rest of
+    /// the drain commits per write.
+    pub async fn drain_batched<T, N, C>(
+        &self,
+        pipeline: &Pipeline<SqliteStore, LocalQueue, T, N, C>,
+        progress: impl FnMut(&DrainReport, usize),
+    ) -> DrainReport
+    where
+        T: TicketSink,
+        N: ChatSink,
+        C: Clock,
+    {
+        self.drain_into(pipeline, Some(&pipeline.store), progress).await
+    }
+
+    async fn drain_into<S, T, N, C>(
+        &self,
+        pipeline: &Pipeline<S, LocalQueue, T, N, C>,
+        batching: Option<&SqliteStore>,
         mut progress: impl FnMut(&DrainReport, usize),
     ) -> DrainReport
     where
@@ -160,51 +196,96 @@ impl LocalQueue {
     {
         let mut report = DrainReport::default();
         let mut failed: Vec<DeadLetter> = Vec::new();
+        let mut batch = batching.map(Batch::new);
         loop {
             let envelope = match self.pop_ready() {
                 Ok(envelope) => envelope,
-                Err(None) => {
-                    // One summary for the security leads, not one message per failure.
-                    let channel = &pipeline.config.notify.security_channel;
-                    if let Err(error) = alert_failures(&pipeline.chat, channel, &failed, pipeline.clock.now()).await {
-                        tracing::error!(%error, failures = failed.len(), "cannot alert the security channel");
+                Err(waiting) => {
+                    // Commit before waiting or returning: a retry's wait must not hold the
+                    // write lock, and a lost batch puts its messages back in the queue.
+                    if let Some(b) = batch.as_mut().filter(|b| b.is_open()) {
+                        if !b.commit(self, &mut report, &mut failed).await {
+                            batch = None;
+                        }
+                        continue;
                     }
-                    return report;
-                }
-                Err(Some(ready_at)) => {
-                    tokio::time::sleep_until(ready_at).await;
-                    continue;
+                    match waiting {
+                        Some(ready_at) => {
+                            tokio::time::sleep_until(ready_at).await;
+                            continue;
+                        }
+                        None => {
+                            // One summary for the security leads, not one message per failure.
+                            let channel = &pipeline.config.notify.security_channel;
+                            let now = pipeline.clock.now();
+                            if let Err(error) = alert_failures(&pipeline.chat, channel, &failed, now).await {
+                                tracing::error!(%error, failures = failed.len(), "cannot alert the security channel");
+                            }
+                            return report;
+                        }
+                    }
                 }
             };
-            let attempts = envelope.attempts + 1;
-            match pipeline.handle(&envelope.message).await {
-                Ok(()) => report.handled += 1,
-                Err(error) if error.is_retryable() && attempts < self.policy.max_attempts => {
-                    let delay = error.retry_after().unwrap_or_else(|| self.policy.backoff(attempts));
-                    tracing::warn!(kind = envelope.message.kind(), attempts, ?delay, %error, "stage failed; will retry");
-                    self.push(envelope.message, attempts, Instant::now() + delay);
-                    report.retried += 1;
-                }
-                Err(error) => {
-                    tracing::error!(kind = envelope.message.kind(), attempts, %error, "stage failed; dead-lettered");
-                    let letter = DeadLetter {
-                        id: 0,
-                        message: envelope.message,
-                        error: error.to_string(),
-                        attempts,
-                        failed_at: pipeline.clock.now(),
-                    };
-                    if let Err(store_error) = pipeline.store.record_dead_letter(&letter).await {
-                        // Keep the message rather than lose it: retry it later.
-                        tracing::error!(%store_error, "cannot record dead letter; keeping the message");
-                        self.push(letter.message, attempts, Instant::now() + self.policy.max_backoff);
-                    } else {
-                        failed.push(letter);
-                    }
-                    report.dead_lettered += 1;
+            if let Some(b) = batch.as_mut().filter(|b| !b.is_open())
+                && let Err(error) = b.begin(&report, failed.len()).await
+            {
+                tracing::warn!(%error, "cannot open a store batch; committing per write");
+                batch = None;
+            }
+            let message = batch.as_ref().map(|_| (envelope.message.clone(), envelope.attempts));
+            self.handle_one(pipeline, envelope, &mut report, &mut failed).await;
+            if let (Some(b), Some(message)) = (batch.as_mut(), message) {
+                b.messages.push(message);
+                let due = b.is_full() || b.store.batch_lost().await;
+                if due && !b.commit(self, &mut report, &mut failed).await {
+                    batch = None;
                 }
             }
             progress(&report, self.len());
+        }
+    }
+
+    /// Runs one message and settles its outcome: handled, queued again with backoff, or
+    /// recorded as a dead letter.
+    async fn handle_one<S, T, N, C>(
+        &self,
+        pipeline: &Pipeline<S, LocalQueue, T, N, C>,
+        envelope: Envelope,
+        report: &mut DrainReport,
+        failed: &mut Vec<DeadLetter>,
+    ) where
+        S: Store,
+        T: TicketSink,
+        N: ChatSink,
+        C: Clock,
+    {
+        let attempts = envelope.attempts + 1;
+        match pipeline.handle(&envelope.message).await {
+            Ok(()) => report.handled += 1,
+            Err(error) if error.is_retryable() && attempts < self.policy.max_attempts => {
+                let delay = error.retry_after().unwrap_or_else(|| self.policy.backoff(attempts));
+                tracing::warn!(kind = envelope.message.kind(), attempts, ?delay, %error, "stage failed; will retry");
+                self.push(envelope.message, attempts, Instant::now() + delay);
+                report.retried += 1;
+            }
+            Err(error) => {
+                tracing::error!(kind = envelope.message.kind(), attempts, %error, "stage failed; dead-lettered");
+                let letter = DeadLetter {
+                    id: 0,
+                    message: envelope.message,
+                    error: error.to_string(),
+                    attempts,
+                    failed_at: pipeline.clock.now(),
+                };
+                if let Err(store_error) = pipeline.store.record_dead_letter(&letter).await {
+                    // Keep the message rather than lose it: retry it later.
+                    tracing::error!(%store_error, "cannot record dead letter; keeping the message");
+                    self.push(letter.message, attempts, Instant::now() + self.policy.max_backoff);
+                } else {
+                    failed.push(letter);
+                }
+                report.dead_lettered += 1;
+            }
         }
     }
 
@@ -234,6 +315,71 @@ impl LocalQueue {
             }
             notified.await;
         }
+    }
+}
+
+/// Messages a batch runs before it commits, and the longest it stays open: large enough that
+/// a 20k-result report's ~1,500 ticket and notify messages commit a handful of times, small
+/// enough that a concurrent writer (`muster serve` on the same file) waits well under its
+/// 10 s busy timeout.
+const BATCH_MESSAGES: usize = 256;
+const BATCH_AGE: Duration = Duration::from_millis(250);
+
+/// One drain's open store batch: the messages run inside it, so a lost batch can be redone,
+/// and the report as it stood when it opened.
+struct Batch<'a> {
+    store: &'a SqliteStore,
+    opened: Option<Instant>,
+    messages: Vec<(Message, u32)>,
+    report_before: DrainReport,
+    failed_before: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(store: &'a SqliteStore) -> Self {
+        Self {
+            store,
+            opened: None,
+            messages: Vec::new(),
+            report_before: DrainReport::default(),
+            failed_before: 0,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.opened.is_some()
+    }
+
+    fn is_full(&self) -> bool {
+        self.messages.len() >= BATCH_MESSAGES || self.opened.is_some_and(|at| at.elapsed() >= BATCH_AGE)
+    }
+
+    async fn begin(&mut self, report: &DrainReport, failed: usize) -> Result<(), StoreError> {
+        self.store.begin_batch().await?;
+        self.opened = Some(Instant::now());
+        self.report_before = *report;
+        self.failed_before = failed;
+        Ok(())
+    }
+
+    /// Commits; false when the batch was lost, after putting its messages back in `queue`
+    /// and the report back where it stood (the drain then commits per write).
+    async fn commit(&mut self, queue: &LocalQueue, report: &mut DrainReport, failed: &mut Vec<DeadLetter>) -> bool {
+        self.opened = None;
+        let messages = std::mem::take(&mut self.messages);
+        let Err(error) = self.store.commit_batch().await else {
+            return true;
+        };
+        tracing::error!(%error, messages = messages.len(), "a store batch was lost; running its messages again");
+        let redone = messages.len() as u64;
+        *report = self.report_before;
+        report.retried += redone;
+        failed.truncate(self.failed_before);
+        let now = Instant::now();
+        for (message, attempts) in messages {
+            queue.push(message, attempts, now);
+        }
+        false
     }
 }
 

@@ -3,7 +3,8 @@
 //! Findings are kept as JSON documents with the columns the pipeline filters on beside them.
 //! A server's port calls run on tokio's blocking pool, so a slow disk never stalls its other
 //! requests; one-shot commands run them on the caller's thread (`StoreThreads`). A batch is one
-//! transaction: either all of it is stored or none.
+//! transaction: either all of it is stored or none. Each call's transaction is a savepoint, so
+//! calls nest inside a one-shot command's batch of pipeline messages (`begin_batch`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,8 +129,37 @@ ALTER TABLE tickets ADD COLUMN summary TEXT;
 /// A SQLite-backed `Store`. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    session: Arc<Mutex<Session>>,
     threads: StoreThreads,
+}
+
+/// The connection, and whether its calls run inside a batch (`SqliteStore::begin_batch`).
+struct Session {
+    conn: Connection,
+    batch: BatchState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchState {
+    Off,
+    Open,
+    /// SQLite rolled the batch back (it does after some I/O errors): every call fails until
+    /// `commit_batch` reports the loss, so no later write lands without the ones it follows.
+    Lost,
+}
+
+impl Session {
+    /// Notices a batch SQLite rolled back, and refuses work while one is lost.
+    fn check_batch(&mut self) -> anyhow::Result<()> {
+        if self.batch == BatchState::Open && self.conn.is_autocommit() {
+            self.batch = BatchState::Lost;
+        }
+        anyhow::ensure!(
+            self.batch != BatchState::Lost,
+            "the store's batch was rolled back; its messages will run again"
+        );
+        Ok(())
+    }
 }
 
 /// Where the store's SQLite calls run.
@@ -185,9 +215,74 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            session: Arc::new(Mutex::new(Session {
+                conn,
+                batch: BatchState::Off,
+            })),
             threads: StoreThreads::default(),
         })
+    }
+
+    /// Opens a batch: until `commit_batch`, every call's writes join one write transaction
+    /// (each call's own transaction is a savepoint inside it). A one-shot command's pipeline
+    /// makes ~3 small write transactions per remediation group, each of which writes its
+    /// pages to the WAL again; a batch writes each page once per commit.
+    ///
+    /// Only for work whose every effect lands in this database (outbox sinks, no server
+    /// answering requests from it): a ticket created in Jira inside a batch would outlive a
+    /// rollback of the claim that must be durable before it.
+    pub async fn begin_batch(&self) -> Result<(), StoreError> {
+        self.session(|session| {
+            anyhow::ensure!(session.batch == BatchState::Off, "a store batch is already open");
+            session.conn.execute_batch("BEGIN IMMEDIATE")?;
+            session.batch = BatchState::Open;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Commits the open batch. An error means none of the batch's writes may have been kept
+    /// (SQLite rolls a transaction back by itself after some errors, such as a full disk),
+    /// so its work must be redone; the store is out of the batch either way.
+    pub async fn commit_batch(&self) -> Result<(), StoreError> {
+        self.session(|session| {
+            let state = std::mem::replace(&mut session.batch, BatchState::Off);
+            let conn = &session.conn;
+            anyhow::ensure!(
+                state == BatchState::Open && !conn.is_autocommit(),
+                "the store's batch was rolled back before its commit"
+            );
+            if let Err(error) = conn.execute_batch("COMMIT") {
+                if !conn.is_autocommit() {
+                    conn.execute_batch("ROLLBACK")?;
+                }
+                return Err(error.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Rolls the open batch back, as SQLite does by itself after some I/O errors: every later
+    /// call fails until `commit_batch` reports the loss (tests lose a batch on purpose with it).
+    pub async fn abort_batch(&self) -> Result<(), StoreError> {
+        self.session(|session| {
+            if !session.conn.is_autocommit() {
+                session.conn.execute_batch("ROLLBACK")?;
+            }
+            if session.batch == BatchState::Open {
+                session.batch = BatchState::Lost;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether the open batch was lost, so its work can be redone before more is built on it.
+    pub async fn batch_lost(&self) -> bool {
+        self.session(|session| Ok(session.check_batch().is_err()))
+            .await
+            .unwrap_or(true)
     }
 
     /// The same store, with its calls run on `threads`.
@@ -195,26 +290,43 @@ impl SqliteStore {
         Self { threads, ..self }
     }
 
-    /// Runs `work` with the connection, on the threads the store was opened for.
+    /// Runs `work` with the connection, on the threads the store was opened for; inside a
+    /// batch SQLite has lost, it fails instead.
     async fn call<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<R> + Send + 'static,
     {
+        self.session(move |session| {
+            session.check_batch()?;
+            let out = work(&mut session.conn);
+            // A failed statement may have taken the batch with it.
+            let _ = session.check_batch();
+            out
+        })
+        .await
+    }
+
+    /// Runs `work` with the session, on the threads the store was opened for.
+    async fn session<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Session) -> anyhow::Result<R> + Send + 'static,
+    {
         fn locked<R>(
-            conn: &Mutex<Connection>,
-            work: impl FnOnce(&mut Connection) -> anyhow::Result<R>,
+            session: &Mutex<Session>,
+            work: impl FnOnce(&mut Session) -> anyhow::Result<R>,
         ) -> anyhow::Result<R> {
             // A panic while holding the lock leaves SQLite consistent (transactions roll back),
             // so a poisoned lock is safe to reuse.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut guard)
         }
         let outcome = match self.threads {
-            StoreThreads::Caller => locked(&self.conn, work),
+            StoreThreads::Caller => locked(&self.session, work),
             StoreThreads::BlockingPool => {
-                let conn = Arc::clone(&self.conn);
-                tokio::task::spawn_blocking(move || locked(&conn, work))
+                let session = Arc::clone(&self.session);
+                tokio::task::spawn_blocking(move || locked(&session, work))
                     .await
                     .map_err(|e| StoreError::Unknown(anyhow::anyhow!("store task failed: {e}")))?
             }
@@ -231,7 +343,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> anyhow::Result<R> + Send + 'static,
     {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let out = work(&tx)?;
             tx.commit()?;
             Ok(out)
@@ -346,7 +458,7 @@ impl FindingStore for SqliteStore {
         }
         let rows = findings.iter().map(FindingRow::new).collect::<Result<Vec<_>, _>>()?;
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             {
                 let mut statement = tx.prepare_cached(
                     "INSERT INTO findings (fingerprint, status, is_open, severity, tier, owner, group_key, due_at, asset, first_seen, unowned, body)
@@ -506,7 +618,7 @@ impl RunStore for SqliteStore {
         let digest = run.digest.to_vec();
         let fingerprints = encode_fingerprints(&run.fingerprints);
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             tx.execute(
                 "INSERT INTO scopes (scope, run_id, at, received, digest, fingerprints) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (scope) DO UPDATE SET run_id = excluded.run_id, at = excluded.at,
@@ -691,7 +803,7 @@ impl OutboxStore for SqliteStore {
     async fn append_outbox(&self, entry: &OutboxEntry) -> Result<(u64, bool), StoreError> {
         let entry = entry.clone();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let inserted = tx.prepare_cached(
                 "INSERT INTO outbox (kind, action, target, dedupe_key, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (dedupe_key) DO NOTHING",
@@ -887,7 +999,7 @@ impl IntelStore for SqliteStore {
     async fn replace_kev(&self, entries: &[KevEntry]) -> Result<Vec<String>, StoreError> {
         let entries = entries.to_vec();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let before: HashMap<String, String> = {
                 let mut statement = tx.prepare("SELECT cve, body FROM kev")?;
                 statement
@@ -921,7 +1033,7 @@ impl IntelStore for SqliteStore {
     async fn replace_epss(&self, scores: &[EpssScore]) -> Result<Vec<String>, StoreError> {
         let scores = scores.to_vec();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let before: HashMap<String, (f64, f64)> = {
                 let mut statement = tx.prepare("SELECT cve, probability, percentile FROM epss")?;
                 statement
