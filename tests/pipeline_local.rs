@@ -820,3 +820,48 @@ async fn a_store_batch_that_sqlite_loses_is_run_again_and_nothing_is_lost_or_dou
     }
     assert!(pipeline.store.dead_letters().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_local_sweep_commits_its_writes_once() {
+    // GIVEN 60 ticketed groups in the embedded pipeline, every sink the outbox
+    let dir = std::env::temp_dir().join(format!("muster-batch-{}-sweep", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("muster.db");
+    let config = std::sync::Arc::new(muster_core::Config::default());
+    let pipeline = muster_local::embedded(&db, config, muster_local::StoreThreads::Caller).unwrap();
+    assert!(muster_local::records_locally(&pipeline));
+    pipeline
+        .ingest(IngestRequest {
+            source: &source(),
+            format: None,
+            event: None,
+            bytes: &sixty_group_report(),
+        })
+        .await
+        .unwrap();
+    muster_local::drain_once(&pipeline, |_, _| {}).await;
+    let untold = pipeline
+        .store
+        .tickets()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.told.is_none())
+        .count();
+    assert!(untold >= 40, "only urgent groups are told at once: {untold} untold");
+    let watcher = rusqlite::Connection::open(&db).unwrap();
+    watcher.execute_batch("BEGIN; SELECT count(*) FROM tickets;").unwrap();
+    let before = wal_commits(&db);
+
+    // WHEN the sweep announces them
+    let now = chrono::Utc::now() + chrono::Duration::hours(1);
+    let report = muster_local::sweep_once(&pipeline, now).await.unwrap();
+
+    // THEN the groups not told at once (P3/P4) are announced in one message, every ticket
+    // records what the sweep told, and all of it is one commit
+    assert!(report.new >= 40 && report.messages == 1, "{report:?}");
+    let tickets = pipeline.store.tickets().await.unwrap();
+    assert!(tickets.iter().all(|t| t.told.is_some()));
+    assert_eq!(wal_commits(&db) - before, 1);
+}

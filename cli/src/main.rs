@@ -479,7 +479,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox => output::outbox(&pipeline.store.outbox().await?, json),
         Command::Retry(args) => retry(&pipeline, args, json).await,
         Command::Sweep(args) => {
-            let report = pipeline.sweep(digest::parse_now(args.now.as_deref())?).await?;
+            let report = muster_local::sweep_once(&pipeline, digest::parse_now(args.now.as_deref())?).await?;
             output::swept(&report, json)
         }
         Command::Ack(args) => {

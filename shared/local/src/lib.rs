@@ -8,10 +8,13 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use muster_core::Config;
 use muster_core::outbox::OutboxTickets;
 use muster_core::ports::SystemClock;
 use muster_core::services::Pipeline;
+use muster_core::services::sweep::SweepReport;
 use muster_trackers::TrackerRouter;
 
 pub use queue::{DrainReport, LocalQueue, RetryPolicy};
@@ -40,6 +43,22 @@ pub async fn drain_once(pipeline: &EmbeddedPipeline, progress: impl FnMut(&Drain
     } else {
         pipeline.queue.drain(pipeline, progress).await
     }
+}
+
+/// A one-shot `muster sweep` at `now`. When everything is recorded locally its writes (one per
+/// ticket it tells about) commit together, and commit what was done when it fails part-way,
+/// as per-write commits would have; if SQLite loses them, nothing of the sweep is kept and
+/// running it again repeats it whole.
+pub async fn sweep_once(pipeline: &EmbeddedPipeline, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
+    if !records_locally(pipeline) {
+        return Ok(pipeline.sweep(now).await?);
+    }
+    pipeline.store.begin_batch().await?;
+    let swept = pipeline.sweep(now).await;
+    let committed = pipeline.store.commit_batch().await;
+    let report = swept?;
+    committed.context("the sweep's writes were rolled back; run it again")?;
+    Ok(report)
 }
 
 /// Opens the database at `db` and wires the embedded pipeline over it, its store calls run on
