@@ -2,7 +2,10 @@
 //! triage, one ticket per group in the outbox, chat messages, and closing on resolution.
 
 use muster_core::messages::Message;
-use muster_core::ports::{DeadLetterStore, FindingFilter, FindingStore, OutboxStore, TicketSink, TicketStore};
+use muster_core::ports::{
+    DeadLetterStore, FindingFilter, FindingStore, OutboxStore, SinkError, TicketDraft, TicketRef, TicketSink,
+    TicketStore,
+};
 use muster_core::{Format, IngestRequest, SourceName, Status, TicketState, Tier};
 use muster_tests::{TestPipeline, at, pipeline_at, sample, sample_files, sarif_result_counts, without_result};
 
@@ -651,14 +654,27 @@ fn wal_commits(db: &std::path::Path) -> usize {
         .count()
 }
 
-/// 600 results of 60 rules in one repository: 60 remediation groups, some urgent.
-fn sixty_group_report() -> Vec<u8> {
-    muster_bench::generate_sarif(600, 1, 60, 0.0, 5)
+/// Ingests 600 results of 60 rules in one repository (60 remediation groups, some urgent),
+/// leaving their triage and tickets queued.
+async fn queue_sixty_groups<T, N, C>(
+    pipeline: &muster_core::services::Pipeline<muster_local::SqliteStore, muster_local::LocalQueue, T, N, C>,
+) where
+    T: TicketSink,
+    N: muster_core::ports::ChatSink,
+    C: muster_core::ports::Clock,
+{
+    let report = muster_bench::generate_sarif(600, 1, 60, 0.0, 5);
+    let request = IngestRequest {
+        source: &source(),
+        format: None,
+        event: None,
+        bytes: &report,
+    };
+    pipeline.ingest(request).await.expect("the generated report ingests");
 }
 
 #[tokio::test]
 async fn a_batched_drain_ends_where_a_per_write_drain_ends_in_a_few_commits() {
-    let report = sixty_group_report();
     let mut ends = Vec::new();
     let mut commits = Vec::new();
     for batched in [false, true] {
@@ -666,15 +682,7 @@ async fn a_batched_drain_ends_where_a_per_write_drain_ends_in_a_few_commits() {
         let (pipeline, db) = file_pipeline(if batched { "batched" } else { "per-write" }, |s| {
             muster_core::outbox::OutboxTickets(s.clone())
         });
-        pipeline
-            .ingest(IngestRequest {
-                source: &source(),
-                format: None,
-                event: None,
-                bytes: &report,
-            })
-            .await
-            .unwrap();
+        queue_sixty_groups(&pipeline).await;
         let watcher = rusqlite::Connection::open(&db).unwrap();
         watcher.execute_batch("BEGIN; SELECT count(*) FROM findings;").unwrap();
         let before = wal_commits(&db);
@@ -724,14 +732,11 @@ struct LosesBatch {
 }
 
 impl TicketSink for LosesBatch {
-    fn tracker(&self, draft: &muster_core::ports::TicketDraft) -> &str {
+    fn tracker(&self, draft: &TicketDraft) -> &str {
         self.outbox.tracker(draft)
     }
 
-    async fn create(
-        &self,
-        draft: &muster_core::ports::TicketDraft,
-    ) -> Result<muster_core::ports::TicketRef, muster_core::ports::SinkError> {
+    async fn create(&self, draft: &TicketDraft) -> Result<TicketRef, SinkError> {
         let created = self.outbox.create(draft).await?;
         if self.creates.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.lose_after {
             self.outbox.0.abort_batch().await?;
@@ -739,34 +744,19 @@ impl TicketSink for LosesBatch {
         Ok(created)
     }
 
-    async fn find(
-        &self,
-        draft: &muster_core::ports::TicketDraft,
-    ) -> Result<Option<muster_core::ports::TicketRef>, muster_core::ports::SinkError> {
+    async fn find(&self, draft: &TicketDraft) -> Result<Option<TicketRef>, SinkError> {
         self.outbox.find(draft).await
     }
 
-    async fn update(
-        &self,
-        ticket: &muster_core::ports::TicketRef,
-        draft: &muster_core::ports::TicketDraft,
-    ) -> Result<(), muster_core::ports::SinkError> {
+    async fn update(&self, ticket: &TicketRef, draft: &TicketDraft) -> Result<(), SinkError> {
         self.outbox.update(ticket, draft).await
     }
 
-    async fn close(
-        &self,
-        ticket: &muster_core::ports::TicketRef,
-        draft: &muster_core::ports::TicketDraft,
-    ) -> Result<(), muster_core::ports::SinkError> {
+    async fn close(&self, ticket: &TicketRef, draft: &TicketDraft) -> Result<(), SinkError> {
         self.outbox.close(ticket, draft).await
     }
 
-    async fn reopen(
-        &self,
-        ticket: &muster_core::ports::TicketRef,
-        draft: &muster_core::ports::TicketDraft,
-    ) -> Result<(), muster_core::ports::SinkError> {
+    async fn reopen(&self, ticket: &TicketRef, draft: &TicketDraft) -> Result<(), SinkError> {
         self.outbox.reopen(ticket, draft).await
     }
 }
@@ -779,15 +769,7 @@ async fn a_store_batch_that_sqlite_loses_is_run_again_and_nothing_is_lost_or_dou
         creates: std::sync::atomic::AtomicUsize::new(0),
         lose_after: 20,
     });
-    pipeline
-        .ingest(IngestRequest {
-            source: &source(),
-            format: None,
-            event: None,
-            bytes: &sixty_group_report(),
-        })
-        .await
-        .unwrap();
+    queue_sixty_groups(&pipeline).await;
 
     // WHEN the queue drains in batches
     let drained = pipeline.queue.drain_batched(&pipeline, |_, _| {}).await;
@@ -831,15 +813,7 @@ async fn a_local_sweep_commits_its_writes_once() {
     let config = std::sync::Arc::new(muster_core::Config::default());
     let pipeline = muster_local::embedded(&db, config, muster_local::StoreThreads::Caller).unwrap();
     assert!(muster_local::records_locally(&pipeline));
-    pipeline
-        .ingest(IngestRequest {
-            source: &source(),
-            format: None,
-            event: None,
-            bytes: &sixty_group_report(),
-        })
-        .await
-        .unwrap();
+    queue_sixty_groups(&pipeline).await;
     muster_local::drain_once(&pipeline, |_, _| {}).await;
     let untold = pipeline
         .store
