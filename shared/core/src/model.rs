@@ -252,14 +252,19 @@ impl Fingerprint {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// The lowercase hex form, written on the stack: formatting it byte by byte through `fmt`
+    /// showed in the profile of saving every finding (its JSON body carries it).
+    fn with_hex<R>(&self, use_hex: impl FnOnce(&str) -> R) -> R {
+        let mut text = [0_u8; 32];
+        hex::encode_to_slice(self.0, &mut text).expect("32 bytes hold 16 bytes in hex");
+        use_hex(std::str::from_utf8(&text).expect("hex digits are ASCII"))
+    }
 }
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        self.with_hex(|hex| f.write_str(hex))
     }
 }
 
@@ -278,7 +283,7 @@ impl FromStr for Fingerprint {
 
 impl Serialize for Fingerprint {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        self.with_hex(|hex| serializer.serialize_str(hex))
     }
 }
 
@@ -1091,6 +1096,13 @@ mod tests {
     fn fingerprint_round_trips_through_hex() {
         let fp = Fingerprint::from_bytes([0xab; 16]);
         assert_eq!(Fingerprint::parse(&fp.to_string()).unwrap(), fp);
+        let mixed = Fingerprint::from_bytes(std::array::from_fn(|i| (i as u8) * 17));
+        assert_eq!(mixed.to_string(), "00112233445566778899aabbccddeeff");
+        assert_eq!(
+            serde_json::to_string(&mixed).unwrap(),
+            "\"00112233445566778899aabbccddeeff\""
+        );
+        assert_eq!(format!("{mixed:?}"), "Fingerprint(00112233445566778899aabbccddeeff)");
         assert!(Fingerprint::parse("xyz").is_err());
         assert!(Fingerprint::parse(&"ab".repeat(15)).is_err());
     }
