@@ -621,10 +621,7 @@ fn file_pipeline<T: TicketSink>(
     >,
     std::path::PathBuf,
 ) {
-    let dir = std::env::temp_dir().join(format!("muster-batch-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("muster.db");
+    let path = fresh_db(name);
     let template = pipeline_at("2026-11-01T10:00:00Z");
     let store = muster_local::SqliteStore::open(&path).unwrap();
     let pipeline = muster_core::services::Pipeline {
@@ -638,8 +635,25 @@ fn file_pipeline<T: TicketSink>(
     (pipeline, path)
 }
 
-/// Write transactions committed to the WAL of `db` so far. The caller holds a read
-/// transaction open on `db`, so no checkpoint restarts the WAL and every commit stays in it.
+/// A path for a new database file of this test process, its folder emptied.
+fn fresh_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-batch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("muster.db")
+}
+
+/// A second connection holding a read snapshot of `db` while it lives, so no checkpoint
+/// restarts the WAL and `wal_commits` sees every commit made meanwhile.
+fn hold_wal(db: &std::path::Path) -> rusqlite::Connection {
+    let watcher = rusqlite::Connection::open(db).unwrap();
+    watcher
+        .execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;")
+        .unwrap();
+    watcher
+}
+
+/// Write transactions committed to the WAL of `db` so far, while `hold_wal` keeps them there.
 fn wal_commits(db: &std::path::Path) -> usize {
     let wal = std::fs::read(db.with_extension("db-wal")).unwrap_or_default();
     if wal.len() < 32 {
@@ -683,8 +697,7 @@ async fn a_batched_drain_ends_where_a_per_write_drain_ends_in_a_few_commits() {
             muster_core::outbox::OutboxTickets(s.clone())
         });
         queue_sixty_groups(&pipeline).await;
-        let watcher = rusqlite::Connection::open(&db).unwrap();
-        watcher.execute_batch("BEGIN; SELECT count(*) FROM findings;").unwrap();
+        let watcher = hold_wal(&db);
         let before = wal_commits(&db);
 
         // WHEN one drains per write and the other in batches
@@ -806,10 +819,7 @@ async fn a_store_batch_that_sqlite_loses_is_run_again_and_nothing_is_lost_or_dou
 #[tokio::test]
 async fn a_local_sweep_commits_its_writes_once() {
     // GIVEN 60 ticketed groups in the embedded pipeline, every sink the outbox
-    let dir = std::env::temp_dir().join(format!("muster-batch-{}-sweep", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("muster.db");
+    let db = fresh_db("sweep");
     let config = std::sync::Arc::new(muster_core::Config::default());
     let pipeline = muster_local::embedded(&db, config, muster_local::StoreThreads::Caller).unwrap();
     assert!(muster_local::records_locally(&pipeline));
@@ -824,8 +834,7 @@ async fn a_local_sweep_commits_its_writes_once() {
         .filter(|t| t.told.is_none())
         .count();
     assert!(untold >= 40, "only urgent groups are told at once: {untold} untold");
-    let watcher = rusqlite::Connection::open(&db).unwrap();
-    watcher.execute_batch("BEGIN; SELECT count(*) FROM tickets;").unwrap();
+    let _watcher = hold_wal(&db);
     let before = wal_commits(&db);
 
     // WHEN the sweep announces them
