@@ -26,8 +26,13 @@
 #           before/after comparison of every row), and `muster sweep` over 100k open findings
 #           (one hour after the ingest, and 29 days after, when groups are due soon or breached).
 #           Wall seconds are the targets' unit there; they depend on the load of the shared machine.
+#   floor — SQLite's own CPU to store what muster stored for the 20k SARIF report (16k findings):
+#           the same rows, schema, pragmas and order, inserted by one INSERT ... SELECT inside
+#           SQLite and committed (python3's sqlite3), with each body as stored, cut to 300 bytes,
+#           and empty. Set beside the 25x budget (faraday-plugins' CPU / 25, from the last peers
+#           run): how much of that budget the store alone needs, whatever muster's own code does.
 #
-# Usage: bash bench/peers.sh [all|peers|e2e]       (default all; from anywhere)
+# Usage: bash bench/peers.sh [all|peers|e2e|floor]       (default all; from anywhere)
 #        RUNS=5 SKIP_BUILD=1 bash bench/peers.sh peers
 # Environment: CARGO_TARGET_DIR (default: the workspace's target/), RUNS (3), ONCE_OVER (300),
 #              PEERS_VENV (bench/out/peers-venv; created with faraday-plugins and sarif-tools
@@ -43,7 +48,7 @@ die() { echo "error: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODE=${1:-all}
-case $MODE in all | peers | e2e) ;; *) die "unknown mode '$MODE' (all, peers or e2e)" ;; esac
+case $MODE in all | peers | e2e | floor) ;; *) die "unknown mode '$MODE' (all, peers, e2e or floor)" ;; esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$ROOT/bench/out
 VENV=${PEERS_VENV:-$OUT/peers-venv}
@@ -275,11 +280,57 @@ for r in rows:
 EOF
 }
 
+# --- floor ---------------------------------------------------------------------------------------
+run_floor() {
+  local n=${SIZES[0]} db=$OUT/floor-src.db scratch=$OUT/floor.db results=$OUT/floor-results.jsonl
+  local file=$OUT/peers-sarif-$n.sarif cut
+  gen "peers-sarif-$n.sarif" sarif --results "$n" --runs 4 --rules 300 --dup 0.2 --seed 7
+  echo "== floor: muster ingest of $(basename "$file"), then SQLite alone storing the same rows" >&2
+  "${MEASURE[@]}" run --label "muster sarif $n" --runs 1 --fresh-db "$db" \
+    --stdout "$OUT/floor-muster.out" --stderr "$OUT/floor-muster.err" -- "$MUSTER" --db "$db" ingest --json "$file" >"$results"
+  for cut in "" 300 0; do
+    "${MEASURE[@]}" floor "$db" "$scratch" --runs "$RUNS" ${cut:+--body-bytes "$cut"} >>"$results"
+  done
+  rm -f "$db" "$db-wal" "$db-shm"
+
+  echo
+  echo "## SQLite's own floor for storing muster's findings (CPU = user + sys, median of $RUNS)"
+  echo
+  echo "$(machine_note)"
+  echo
+  python3 - "$results" "$OUT/peers-results.jsonl" "$(basename "$file")" <<'EOF'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+muster, floors = rows[0], rows[1:]
+peer = None
+if os.path.exists(sys.argv[2]):
+    peer = next((r for r in map(json.loads, filter(str.strip, open(sys.argv[2])))
+                 if r.get("file") == sys.argv[3] and "--plugin_id" in r.get("tool", "") and r.get("failed") is None), None)
+budget = peer["cpu_s"] / 25 if peer else None
+print(f"muster's whole ingest of {sys.argv[3]}: {muster['cpu_s']:.3f} s CPU (one run)")
+if budget:
+    print(f"25x budget: faraday-plugins' {peer['cpu_s']:.2f} s / 25 = **{budget:.3f} s** (last peers run)")
+else:
+    print("25x budget: no faraday-plugins figure for this report in bench/out/peers-results.jsonl (run the peers mode)")
+print()
+print("| SQLite alone stores | rows | avg body bytes | CPU s | user s | sys s | share of the 25x budget |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for f in floors:
+    what = "the rows as muster stored them" if f["body_cut"] is None else \
+        ("the rows with empty bodies (row and indexes only)" if f["body_cut"] == 0 else f"the rows, bodies cut to {f['body_cut']} B")
+    share = f"{f['cpu_s'] / budget:.0%}" if budget else "—"
+    print(f"| {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} | {f['sys_s']:.3f} | {share} |")
+print(f"\nSQLite {floors[0]['sqlite']} (python3's sqlite3 module)")
+EOF
+}
+
 case $MODE in
   peers) run_peers ;;
   e2e) run_e2e ;;
+  floor) run_floor ;;
   all)
     run_peers
     run_e2e
+    run_floor
     ;;
 esac

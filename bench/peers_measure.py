@@ -8,6 +8,11 @@
           committed write transactions (commit frames in the WAL, which this helper keeps
           from being checkpointed by holding a connection open) and rows inserted / updated /
           deleted per table (a before/after comparison of every row).
+  floor   SQLite's own CPU to store the findings a muster ingest stored: the same rows, schema,
+          pragmas and insertion order, inserted into a new file by one INSERT ... SELECT (all in
+          SQLite's C code) and committed, with the close's checkpoint; CPU from getrusage around
+          that alone, so the interpreter's start-up is not in it. Optionally with each row's body
+          cut to N bytes, to see what a smaller stored form would save.
   count   Print counts used to check that a tool really did its work (findings in a store,
           vulnerabilities in faraday-plugins' JSON, rows of a CSV, results in a SARIF file).
 """
@@ -234,6 +239,62 @@ def cmd_writes(args):
     print(line)
 
 
+def store_floor_once(src, dst, body_bytes):
+    """One timed INSERT ... SELECT of src's findings into a fresh dst; returns (user_s, sys_s)."""
+    import resource
+
+    remove_db(dst)
+    conn = sqlite3.connect(dst, isolation_level=None)
+    # muster's SqliteStore::open and ::prepare, in the same order
+    for pragma in ("page_size = 16384", "journal_mode = WAL", "synchronous = NORMAL", "cache_size = -32768",
+                   "temp_store = MEMORY"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("ATTACH ? AS src", (src,))
+    schema = conn.execute("SELECT sql FROM src.sqlite_master WHERE tbl_name = 'findings' AND sql IS NOT NULL "
+                          "ORDER BY type = 'index', name").fetchall()
+    for (sql,) in schema:
+        conn.execute(sql)
+    columns = [row[1] for row in conn.execute("PRAGMA src.table_info(findings)") if row[1] != "id"]
+    # The rows in memory first, in muster's insertion order, so the timed part reads no file.
+    conn.execute(f"CREATE TEMP TABLE rows AS SELECT {', '.join(columns)} FROM src.findings ORDER BY id")
+    conn.execute("DETACH src")
+    selected = ", ".join(f"substr(body, 1, {body_bytes})" if c == "body" and body_bytes is not None else c
+                         for c in columns)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    conn.execute("BEGIN")
+    conn.execute(f"INSERT INTO findings ({', '.join(columns)}) SELECT {selected} FROM temp.rows")
+    conn.execute("COMMIT")
+    conn.close()  # the last connection's checkpoint, as at the end of `muster ingest`
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def cmd_floor(args):
+    """Runs store_floor_once --runs times in fresh child interpreters (a warm process would keep
+    freed pages and skew sys time); prints one JSON record."""
+    cpus, users, syss = [], [], []
+    for _ in range(args.runs):
+        out = subprocess.run([sys.executable, __file__, "floor-once", args.src, args.dst]
+                             + ([] if args.body_bytes is None else ["--body-bytes", str(args.body_bytes)]),
+                             check=True, capture_output=True, text=True).stdout
+        user, sys_ = json.loads(out)
+        users.append(user)
+        syss.append(sys_)
+        cpus.append(user + sys_)
+    remove_db(args.dst)
+    conn = sqlite3.connect(f"file:{args.src}?mode=ro", uri=True)
+    rows, body = conn.execute(
+        "SELECT count(*), avg(CASE WHEN ? IS NULL THEN length(body) ELSE min(length(body), ?) END) FROM findings",
+        (args.body_bytes, args.body_bytes)).fetchone()
+    print(json.dumps({"rows": rows, "avg_body_bytes": body, "body_cut": args.body_bytes, "runs": args.runs,
+                      "cpu_s": statistics.median(cpus), "user_s": statistics.median(users),
+                      "sys_s": statistics.median(syss), "cpu_all": cpus, "sqlite": sqlite3.sqlite_version}))
+
+
+def cmd_floor_once(args):
+    print(json.dumps(store_floor_once(args.src, args.dst, args.body_bytes)))
+
+
 def cmd_count(args):
     if args.kind == "findings":
         conn = sqlite3.connect(f"file:{args.path}?mode=ro", uri=True)
@@ -368,6 +429,14 @@ def main():
     writes.add_argument("--append")
     writes.add_argument("cmd", nargs=argparse.REMAINDER)
     writes.set_defaults(func=cmd_writes)
+
+    for name, func in (("floor", cmd_floor), ("floor-once", cmd_floor_once)):
+        floor = sub.add_parser(name)
+        floor.add_argument("src", help="a store written by muster ingest")
+        floor.add_argument("dst", help="scratch SQLite file (deleted)")
+        floor.add_argument("--body-bytes", type=int, help="cut each body to this many bytes")
+        floor.add_argument("--runs", type=int, default=5)
+        floor.set_defaults(func=func)
 
     count = sub.add_parser("count")
     count.add_argument("kind", choices=["findings", "outbox", "faraday", "csv", "sarif", "trivy"])
