@@ -26,7 +26,7 @@
 #           before/after comparison of every row), and `muster sweep` over 100k open findings
 #           (one hour after the ingest, and 29 days after, when groups are due soon or breached).
 #           Wall seconds are the targets' unit there; they depend on the load of the shared machine.
-#   floor — SQLite's own CPU to store what muster stored for the 20k SARIF report (16k findings):
+#   floor — SQLite's own CPU to store what muster stored for the first size's SARIF and Trivy reports:
 #           the same rows, schema, pragmas and order, inserted by one INSERT ... SELECT inside
 #           SQLite and committed (python3's sqlite3), with each body as stored, cut to 300 bytes,
 #           and empty. Set beside the 25x budget (faraday-plugins' CPU / 25, from the last peers
@@ -283,13 +283,19 @@ EOF
 # --- floor ---------------------------------------------------------------------------------------
 run_floor() {
   local n=${SIZES[0]} db=$OUT/floor-src.db scratch=$OUT/floor.db results=$OUT/floor-results.jsonl
-  local file=$OUT/peers-sarif-$n.sarif cut
+  local file cut
   gen "peers-sarif-$n.sarif" sarif --results "$n" --runs 4 --rules 300 --dup 0.2 --seed 7
-  echo "== floor: muster ingest of $(basename "$file"), then SQLite alone storing the same rows" >&2
-  "${MEASURE[@]}" run --label "muster sarif $n" --runs 1 --fresh-db "$db" \
-    --stdout "$OUT/floor-muster.out" --stderr "$OUT/floor-muster.err" -- "$MUSTER" --db "$db" ingest --json "$file" >"$results"
-  for cut in "" 300 0; do
-    "${MEASURE[@]}" floor "$db" "$scratch" --runs "$RUNS" ${cut:+--body-bytes "$cut"} >>"$results"
+  gen "peers-trivy-$n.json" trivy --results "$n" --targets 5 --dup 0.2 --seed 7
+  : >"$results"
+  for file in "$OUT/peers-sarif-$n.sarif" "$OUT/peers-trivy-$n.json"; do
+    echo "== floor: muster ingest of $(basename "$file"), then SQLite alone storing the same rows" >&2
+    "${MEASURE[@]}" run --label "muster $(basename "$file")" --runs 1 --fresh-db "$db" \
+      --stdout "$OUT/floor-muster.out" --stderr "$OUT/floor-muster.err" -- "$MUSTER" --db "$db" ingest --json "$file" |
+      "${MEASURE[@]}" annotate "$results" --set "file=$(basename "$file")" --set "tool=muster" >/dev/null
+    for cut in "" 300 0; do
+      "${MEASURE[@]}" floor "$db" "$scratch" --runs "$RUNS" ${cut:+--body-bytes "$cut"} |
+        "${MEASURE[@]}" annotate "$results" --set "file=$(basename "$file")" --set "tool=floor" >/dev/null
+    done
   done
   rm -f "$db" "$db-wal" "$db-shm"
 
@@ -298,29 +304,29 @@ run_floor() {
   echo
   echo "$(machine_note)"
   echo
-  python3 - "$results" "$OUT/peers-results.jsonl" "$(basename "$file")" <<'EOF'
+  python3 - "$results" "$OUT/peers-results.jsonl" <<'EOF'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-muster, floors = rows[0], rows[1:]
-peer = None
-if os.path.exists(sys.argv[2]):
-    peer = next((r for r in map(json.loads, filter(str.strip, open(sys.argv[2])))
-                 if r.get("file") == sys.argv[3] and "--plugin_id" in r.get("tool", "") and r.get("failed") is None), None)
-budget = peer["cpu_s"] / 25 if peer else None
-print(f"muster's whole ingest of {sys.argv[3]}: {muster['cpu_s']:.3f} s CPU (one run)")
-if budget:
-    print(f"25x budget: faraday-plugins' {peer['cpu_s']:.2f} s / 25 = **{budget:.3f} s** (last peers run)")
-else:
-    print("25x budget: no faraday-plugins figure for this report in bench/out/peers-results.jsonl (run the peers mode)")
+peers = [json.loads(l) for l in open(sys.argv[2]) if l.strip()] if os.path.exists(sys.argv[2]) else []
+print("| report | SQLite alone stores | rows | avg body bytes | CPU s | user s | sys s | 25x budget (s) | share of it |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for file in dict.fromkeys(r["file"] for r in rows):
+    muster = next(r for r in rows if r["file"] == file and r["tool"] == "muster")
+    peer = next((p for p in peers if p.get("file") == file and "--plugin_id" in p.get("tool", "")
+                 and p.get("failed") is None), None)
+    budget = peer["cpu_s"] / 25 if peer else None
+    for f in (r for r in rows if r["file"] == file and r["tool"] == "floor"):
+        what = "rows as muster stored them" if f["body_cut"] is None else \
+            ("rows with empty bodies (row and indexes only)" if f["body_cut"] == 0 else f"rows, bodies cut to {f['body_cut']} B")
+        print(f"| {file} | {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} "
+              f"| {f['sys_s']:.3f} | {budget:.3f} | {f['cpu_s'] / budget:.0%} |" if budget else
+              f"| {file} | {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} "
+              f"| {f['sys_s']:.3f} | — | — |")
+    print(f"| {file} | (muster's whole ingest, one run) | | | {muster['cpu_s']:.3f} | | | | |")
 print()
-print("| SQLite alone stores | rows | avg body bytes | CPU s | user s | sys s | share of the 25x budget |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for f in floors:
-    what = "the rows as muster stored them" if f["body_cut"] is None else \
-        ("the rows with empty bodies (row and indexes only)" if f["body_cut"] == 0 else f"the rows, bodies cut to {f['body_cut']} B")
-    share = f"{f['cpu_s'] / budget:.0%}" if budget else "—"
-    print(f"| {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} | {f['sys_s']:.3f} | {share} |")
-print(f"\nSQLite {floors[0]['sqlite']} (python3's sqlite3 module)")
+print("25x budget: faraday-plugins' CPU (plugin named) on the same report in the last peers run"
+      " (bench/out/peers-results.jsonl), divided by 25; — when there is none (run the peers mode).")
+print(f"SQLite {rows[1]['sqlite']} (python3's sqlite3 module).")
 EOF
 }
 
