@@ -20,6 +20,7 @@ pub mod retry;
 pub mod services;
 pub mod ssvc;
 pub mod strict_json;
+pub mod timestamp;
 
 pub use config::Config;
 pub use formats::{Format, ParseContext, ParseError, Report, parse_report};

@@ -782,7 +782,9 @@ pub struct Triage {
     pub owner_rule: Option<String>,
     pub group: GroupKey,
     /// When the SLA clock started: first seen, or when an expired risk acceptance restarted it.
+    #[serde(with = "crate::timestamp")]
     pub clock_start: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub due_at: DateTime<Utc>,
 }
 
@@ -795,6 +797,7 @@ impl Triage {
 /// One change in a finding's life, for `muster explain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
+    #[serde(with = "crate::timestamp")]
     pub at: DateTime<Utc>,
     pub event: String,
     pub detail: String,
@@ -803,7 +806,9 @@ pub struct TimelineEntry {
 /// A risk acceptance: the SLA clock pauses until `until`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
+    #[serde(with = "crate::timestamp")]
     pub at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub until: DateTime<Utc>,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -819,9 +824,11 @@ pub struct Finding {
     /// Scopes whose latest run still reports this finding; empty means nobody sees it.
     pub seen_by: Vec<ScopeKey>,
     pub status: Status,
+    #[serde(with = "crate::timestamp")]
     pub first_seen: DateTime<Utc>,
+    #[serde(with = "crate::timestamp")]
     pub last_seen: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub resolved_at: Option<DateTime<Utc>>,
     /// Boxed, like the acceptance: a 200k-finding report is diffed before anything is
     /// triaged, and inline these would add ~150 bytes to every finding in memory.
@@ -830,7 +837,7 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<Box<Acceptance>>,
     /// Overrides `first_seen` as the SLA clock's start (after an acceptance expired).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub clock_start: Option<DateTime<Utc>>,
     /// Someone of the owning team said "not mine": the finding goes to `to` while the
     /// ownership rules still name `from`.
