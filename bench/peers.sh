@@ -185,19 +185,7 @@ run_peers() {
   echo
   "${MEASURE[@]}" table "$results"
   echo
-  python3 - "$results" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-for file in dict.fromkeys(r["file"] for r in rows):
-    m = next(r for r in rows if r["file"] == file and r["tool"].startswith("muster"))
-    f = next((r for r in rows if r["file"] == file and "--plugin_id" in r["tool"]), None)
-    if f is None or f.get("failed") is not None:
-        print(f"- {file}: faraday-plugins did not complete; no ratio")
-        continue
-    cpu, rss = f["cpu_s"] / m["cpu_s"], f["rss_mib"] / m["rss_mib"]
-    met = "met" if cpu >= 25 and rss > 1 else "NOT met"
-    print(f"- {file}: faraday-plugins / muster CPU {cpu:.1f}x, RSS {rss:.2f}x -> target (>= 25x less CPU, less memory) {met}")
-EOF
+  "${MEASURE[@]}" target "$results"
 }
 
 # --- e2e -----------------------------------------------------------------------------------------
@@ -304,30 +292,7 @@ run_floor() {
   echo
   echo "$(machine_note)"
   echo
-  python3 - "$results" "$OUT/peers-results.jsonl" <<'EOF'
-import json, os, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-peers = [json.loads(l) for l in open(sys.argv[2]) if l.strip()] if os.path.exists(sys.argv[2]) else []
-print("| report | SQLite alone stores | rows | avg body bytes | CPU s | user s | sys s | 25x budget (s) | share of it |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-for file in dict.fromkeys(r["file"] for r in rows):
-    muster = next(r for r in rows if r["file"] == file and r["tool"] == "muster")
-    peer = next((p for p in peers if p.get("file") == file and "--plugin_id" in p.get("tool", "")
-                 and p.get("failed") is None), None)
-    budget = peer["cpu_s"] / 25 if peer else None
-    for f in (r for r in rows if r["file"] == file and r["tool"] == "floor"):
-        what = "rows as muster stored them" if f["body_cut"] is None else \
-            ("rows with empty bodies (row and indexes only)" if f["body_cut"] == 0 else f"rows, bodies cut to {f['body_cut']} B")
-        print(f"| {file} | {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} "
-              f"| {f['sys_s']:.3f} | {budget:.3f} | {f['cpu_s'] / budget:.0%} |" if budget else
-              f"| {file} | {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} | {f['user_s']:.3f} "
-              f"| {f['sys_s']:.3f} | — | — |")
-    print(f"| {file} | (muster's whole ingest, one run) | | | {muster['cpu_s']:.3f} | | | | |")
-print()
-print("25x budget: faraday-plugins' CPU (plugin named) on the same report in the last peers run"
-      " (bench/out/peers-results.jsonl), divided by 25; — when there is none (run the peers mode).")
-print(f"SQLite {rows[1]['sqlite']} (python3's sqlite3 module).")
-EOF
+  "${MEASURE[@]}" floor-table "$results" "$OUT/peers-results.jsonl"
 }
 
 case $MODE in

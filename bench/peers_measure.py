@@ -13,6 +13,7 @@
           SQLite's C code) and committed, with the close's checkpoint; CPU from getrusage around
           that alone, so the interpreter's start-up is not in it. Optionally with each row's body
           cut to N bytes, to see what a smaller stored form would save.
+  target  The 25x target per report of a peers run; floor-table: the floor's Markdown table.
   count   Print counts used to check that a tool really did its work (findings in a store,
           vulnerabilities in faraday-plugins' JSON, rows of a CSV, results in a SARIF file).
 """
@@ -356,6 +357,61 @@ def cmd_table(args):
                   f'| {r.get("check", "")} |')
 
 
+def target_peer(records, file):
+    """faraday-plugins' completed run with the plugin named on `file`: what the 25x target is
+    measured against; None when there is none."""
+    return next((r for r in records if r.get("file") == file and "--plugin_id" in r.get("tool", "")
+                 and r.get("failed") is None), None)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def cmd_target(args):
+    """One line per report of a peers run: faraday-plugins / muster, and whether the target holds."""
+    records = read_jsonl(args.path)
+    for file in dict.fromkeys(r["file"] for r in records):
+        m = next(r for r in records if r["file"] == file and r["tool"].startswith("muster"))
+        f = target_peer(records, file)
+        if f is None:
+            print(f"- {file}: faraday-plugins did not complete; no ratio")
+            continue
+        cpu, rss = f["cpu_s"] / m["cpu_s"], f["rss_mib"] / m["rss_mib"]
+        met = "met" if cpu >= 25 and rss > 1 else "NOT met"
+        print(f"- {file}: faraday-plugins / muster CPU {cpu:.1f}x, RSS {rss:.2f}x -> target (>= 25x less CPU, "
+              f"less memory) {met}")
+
+
+def cmd_floor_table(args):
+    """Markdown table of the floor mode's records, each beside the 25x budget of the last peers run."""
+    records = read_jsonl(args.path)
+    peers = read_jsonl(args.peers) if os.path.exists(args.peers) else []
+    print("| report | SQLite alone stores | rows | avg body bytes | CPU s | user s | sys s | 25x budget (s) "
+          "| share of it |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for file in dict.fromkeys(r["file"] for r in records):
+        muster = next(r for r in records if r["file"] == file and r["tool"] == "muster")
+        peer = target_peer(peers, file)
+        budget = peer["cpu_s"] / 25 if peer else None
+        for f in (r for r in records if r["file"] == file and r["tool"] == "floor"):
+            if f["body_cut"] is None:
+                what = "rows as muster stored them"
+            elif f["body_cut"] == 0:
+                what = "rows with empty bodies (row and indexes only)"
+            else:
+                what = f"rows, bodies cut to {f['body_cut']} B"
+            share = f"{budget:.3f} | {f['cpu_s'] / budget:.0%}" if budget else "— | —"
+            print(f"| {file} | {what} | {f['rows']:,} | {f['avg_body_bytes']:.0f} | {f['cpu_s']:.3f} "
+                  f"| {f['user_s']:.3f} | {f['sys_s']:.3f} | {share} |")
+        print(f"| {file} | (muster's whole ingest, one run) | | | {muster['cpu_s']:.3f} | | | | |")
+    print()
+    print("25x budget: faraday-plugins' CPU (plugin named) on the same report in the last peers run"
+          " (bench/out/peers-results.jsonl), divided by 25; — when there is none (run the peers mode).")
+    print(f"SQLite {next(r for r in records if r['tool'] == 'floor')['sqlite']} (python3's sqlite3 module).")
+
+
 def cmd_check(args):
     """One-line checks of a tool's output for the tables; exits non-zero when muster's is wrong."""
     kind, a = args.kind, args.args
@@ -447,6 +503,15 @@ def main():
     check.add_argument("kind", choices=["muster-ingest", "ingest-30k", "noop", "writes", "open-100k", "faraday"])
     check.add_argument("args", nargs="*")
     check.set_defaults(func=cmd_check)
+
+    target = sub.add_parser("target")
+    target.add_argument("path", help="peers-results.jsonl")
+    target.set_defaults(func=cmd_target)
+
+    floor_table = sub.add_parser("floor-table")
+    floor_table.add_argument("path", help="floor-results.jsonl")
+    floor_table.add_argument("peers", help="peers-results.jsonl (may be absent)")
+    floor_table.set_defaults(func=cmd_floor_table)
 
     annotate = sub.add_parser("annotate")
     annotate.add_argument("path")
